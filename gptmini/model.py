@@ -1,0 +1,279 @@
+"""One GPT for both families: GPT-1 (post-LN) and GPT-2 (pre-LN + final LayerNorm).
+
+Module names follow the OpenAI / Hugging Face checkpoints (``wte``, ``wpe``, ``h``, ``ln_1``,
+``attn.c_attn``, ``attn.c_proj``, ``ln_2``, ``mlp.c_fc``, ``mlp.c_proj``, ``ln_f``) so that loading the
+real weights is a copy of keys plus a transpose (see ``pretrained.py``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .config import GPTConfig
+
+KVCache = list[tuple[torch.Tensor, torch.Tensor] | None]
+
+
+def causal_mask(t_query: int, t_key: int, device: torch.device | None = None) -> torch.Tensor:
+    """True where a query may look: query i (the last ``t_query`` of ``t_key`` positions) sees keys <= i."""
+    offset = t_key - t_query
+    return torch.ones(t_query, t_key, dtype=torch.bool, device=device).tril(diagonal=offset)
+
+
+class CausalSelfAttention(nn.Module):
+    """Masked multi-head self-attention: every position mixes the values of itself and earlier positions."""
+
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.n_head = config.n_head
+        self.head_size = config.head_size
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # q, k, v in one matmul
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.attn_dropout = nn.Dropout(config.dropout)
+        self.resid_dropout = nn.Dropout(config.dropout)
+        self.dropout = config.dropout
+        self.use_sdpa = True  # False: the explicit path the notebooks teach (same numbers, slower)
+
+    def _split_heads(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, _ = x.shape
+        return x.view(b, t, self.n_head, self.head_size).transpose(1, 2)  # (B, nh, T, hs)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        past: tuple[torch.Tensor, torch.Tensor] | None = None,
+        need_weights: bool = False,
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor], torch.Tensor | None]:
+        """Returns (output, (k, v) including ``past``, attention weights or None)."""
+        b, t, c = x.shape
+        q, k, v = (self._split_heads(part) for part in self.c_attn(x).split(c, dim=2))
+        if past is not None:  # the KV cache: keys and values of earlier positions are reused, not recomputed
+            k = torch.cat([past[0], k], dim=2)
+            v = torch.cat([past[1], v], dim=2)
+        weights = None
+        if self.use_sdpa and not need_weights:
+            y = F.scaled_dot_product_attention(
+                q,
+                k,
+                v,
+                attn_mask=None if past is None else causal_mask(t, k.size(2), x.device),
+                dropout_p=self.dropout if self.training else 0.0,
+                is_causal=past is None,
+            )
+        else:
+            scores = (q @ k.transpose(-2, -1)) / math.sqrt(self.head_size)  # (B, nh, T, T_total)
+            scores = scores.masked_fill(~causal_mask(t, k.size(2), x.device), float("-inf"))
+            weights = F.softmax(scores, dim=-1)
+            y = self.attn_dropout(weights) @ v
+        y = y.transpose(1, 2).contiguous().view(b, t, c)  # put the heads side by side again
+        return self.resid_dropout(self.c_proj(y)), (k, v), weights
+
+
+class MLP(nn.Module):
+    """The position-wise feed-forward network: widen 4x, GELU, project back."""
+
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, config.mlp_size, bias=config.bias)
+        self.act = nn.GELU(approximate="tanh" if config.gelu == "tanh" else "none")
+        self.c_proj = nn.Linear(config.mlp_size, config.n_embd, bias=config.bias)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.c_proj(self.act(self.c_fc(x))))
+
+
+class Block(nn.Module):
+    """A decoder block (no cross-attention). ``norm`` decides where the LayerNorms sit."""
+
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.pre_norm = config.norm == "pre"
+        self.ln_1 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_eps, bias=config.bias)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_eps, bias=config.bias)
+        self.mlp = MLP(config)
+
+    def forward(self, x: torch.Tensor, past=None, need_weights: bool = False):
+        if self.pre_norm:  # GPT-2: x + f(LN(x)) keeps a clean residual path through the whole stack
+            a, present, weights = self.attn(self.ln_1(x), past, need_weights)
+            x = x + a
+            x = x + self.mlp(self.ln_2(x))
+        else:  # GPT-1: LN(x + f(x)), the original Transformer's order
+            a, present, weights = self.attn(x, past, need_weights)
+            x = self.ln_1(x + a)
+            x = self.ln_2(x + self.mlp(x))
+        return x, present, weights
+
+
+class GPT(nn.Module):
+    """A decoder-only Transformer language model: P(next token | previous tokens)."""
+
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.config = config
+        parts = dict(
+            wte=nn.Embedding(config.vocab_size, config.n_embd),  # token embedding W_e
+            wpe=nn.Embedding(config.block_size, config.n_embd),  # learned position embedding W_p
+            drop=nn.Dropout(config.dropout),
+            h=nn.ModuleList(Block(config) for _ in range(config.n_layer)),
+        )
+        if config.norm == "pre":
+            parts["ln_f"] = nn.LayerNorm(config.n_embd, eps=config.layer_norm_eps, bias=config.bias)
+        self.transformer = nn.ModuleDict(parts)
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.lm_head.weight = self.transformer.wte.weight  # weight tying: P(u) = softmax(h W_e^T)
+        self.apply(self._init_weights)
+        if config.scales_residual_init:  # GPT-2: each residual branch adds variance, so start them small
+            std = 0.02 / math.sqrt(2 * config.n_layer)
+            for name, p in self.named_parameters():
+                if name.endswith("c_proj.weight"):
+                    nn.init.normal_(p, mean=0.0, std=std)
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if getattr(module, "bias", None) is not None:
+                nn.init.zeros_(module.bias)
+
+    # ---------------------------------------------------------------- utilities
+    @property
+    def device(self) -> torch.device:
+        return self.transformer.wte.weight.device
+
+    def num_params(self, non_embedding: bool = True) -> int:
+        """Parameter count; by default without the position table (the token table is reused by lm_head)."""
+        n = sum(p.numel() for p in self.parameters())
+        return n - self.transformer.wpe.weight.numel() if non_embedding else n
+
+    def set_attention(self, impl: str) -> GPT:
+        """Switch every layer between "sdpa" (fused kernel) and "explicit" (scores, mask, softmax)."""
+        if impl not in ("sdpa", "explicit"):
+            raise ValueError(f"attention implementation must be 'sdpa' or 'explicit', got {impl!r}")
+        for block in self.transformer.h:
+            block.attn.use_sdpa = impl == "sdpa"
+        return self
+
+    def check_input(self, idx: torch.Tensor, past_length: int = 0) -> None:
+        """Fail early, with a message that says what to do, instead of an index error deep inside."""
+        if not isinstance(idx, torch.Tensor):
+            raise ValueError(
+                f"Expected token ids as a torch.LongTensor of shape (batch, time), got {type(idx).__name__}; "
+                "wrap a list with torch.tensor([ids])."
+            )
+        if idx.dtype not in (torch.long, torch.int, torch.int16, torch.uint8):
+            raise ValueError(f"Token ids must be integers (torch.long), got dtype {idx.dtype}; use idx.long().")
+        if idx.dim() != 2:
+            raise ValueError(
+                f"Expected token ids of shape (batch, time), got shape {tuple(idx.shape)}; "
+                "for a single sequence use idx.unsqueeze(0)."
+            )
+        if idx.size(1) == 0:
+            raise ValueError("Got an empty sequence (time dimension is 0); give at least one token.")
+        t = idx.size(1) + past_length
+        if t > self.config.block_size:
+            raise ValueError(
+                f"Sequence length {t} exceeds the model's context (block_size={self.config.block_size}); "
+                f"keep the last {self.config.block_size} tokens, e.g. idx[:, -{self.config.block_size}:] "
+                "(generate() crops for you)."
+            )
+        lo, hi = int(idx.min()), int(idx.max())
+        if lo < 0 or hi >= self.config.vocab_size:
+            bad = lo if lo < 0 else hi
+            raise ValueError(
+                f"Token id {bad} is outside the vocabulary [0, {self.config.vocab_size}); were these ids made "
+                "by the tokenizer this model was trained with?"
+            )
+
+    # ---------------------------------------------------------------- forward passes
+    def hidden_states(
+        self, idx: torch.Tensor, past: KVCache | None = None, need_weights: bool = False
+    ) -> tuple[torch.Tensor, KVCache, list[torch.Tensor]]:
+        """Final hidden states (B, T, C), the new KV cache, and attention weights if asked for."""
+        past_length = past[0][0].size(2) if past and past[0] is not None else 0
+        self.check_input(idx, past_length)
+        pos = torch.arange(past_length, past_length + idx.size(1), device=idx.device)
+        x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))  # h0 = U W_e + W_p
+        presents: KVCache = []
+        maps = []
+        for i, block in enumerate(self.transformer.h):
+            x, present, weights = block(x, past[i] if past else None, need_weights)
+            presents.append(present)
+            if weights is not None:
+                maps.append(weights)
+        if "ln_f" in self.transformer:
+            x = self.transformer.ln_f(x)
+        return x, presents, maps
+
+    def forward(
+        self, idx: torch.Tensor, targets: torch.Tensor | None = None, ignore_index: int = -100
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Logits (B, T, vocab) and, with ``targets``, the mean next-token cross-entropy."""
+        x, _, _ = self.hidden_states(idx)
+        logits = self.lm_head(x)
+        loss = None
+        if targets is not None:
+            if targets.shape != idx.shape:
+                raise ValueError(f"targets shape {tuple(targets.shape)} must equal idx shape {tuple(idx.shape)}")
+            loss = F.cross_entropy(
+                logits.view(-1, logits.size(-1)).float(), targets.reshape(-1), ignore_index=ignore_index
+            )
+        return logits, loss
+
+    @torch.no_grad()
+    def attention_maps(self, idx: torch.Tensor) -> list[torch.Tensor]:
+        """Attention weights per layer, each (batch, heads, T, T), computed in eval mode for the widgets."""
+        was_training = self.training
+        self.eval()
+        try:
+            _, _, maps = self.hidden_states(idx, need_weights=True)
+        finally:
+            self.train(was_training)
+        return maps
+
+    def resize_token_embeddings(self, vocab_size: int) -> GPT:
+        """Grow the token table (e.g. for fine-tuning's special tokens); old rows stay, new rows ~ N(0, 0.02)."""
+        old = self.transformer.wte
+        if vocab_size < old.num_embeddings:
+            raise ValueError(f"Can only grow the vocabulary ({old.num_embeddings} -> {vocab_size} would shrink it)")
+        new = nn.Embedding(vocab_size, old.embedding_dim, device=old.weight.device, dtype=old.weight.dtype)
+        nn.init.normal_(new.weight, mean=0.0, std=0.02)
+        with torch.no_grad():
+            new.weight[: old.num_embeddings] = old.weight
+        self.transformer.wte = new
+        self.lm_head = nn.Linear(old.embedding_dim, vocab_size, bias=False, device=new.weight.device)
+        self.lm_head.weight = new.weight
+        self.config = self.config.replace(vocab_size=vocab_size)
+        return self
+
+    # ---------------------------------------------------------------- generation (see generate.py)
+    def generate(self, idx, max_new_tokens: int, **kwargs):
+        """Continue ``idx`` by ``max_new_tokens`` tokens; see :func:`gptmini.generate.generate`."""
+        from .generate import generate
+
+        return generate(self, idx, max_new_tokens, **kwargs)
+
+    def generate_stream(self, idx, max_new_tokens: int, **kwargs) -> Iterator[int]:
+        """Yield new token ids one at a time (for widgets); see :func:`gptmini.generate.generate_stream`."""
+        from .generate import generate_stream
+
+        return generate_stream(self, idx, max_new_tokens, **kwargs)
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str, **kwargs) -> GPT:
+        """Load real GPT-2 / GPT-1 weights by name, or a local folder; see :mod:`gptmini.pretrained`."""
+        from .pretrained import from_pretrained
+
+        return from_pretrained(name_or_path, **kwargs)
+
+    def save_pretrained(self, directory, **kwargs) -> None:
+        """Write ``model.safetensors`` + ``config.json`` atomically; see :mod:`gptmini.pretrained`."""
+        from .pretrained import save_pretrained
+
+        save_pretrained(self, directory, **kwargs)

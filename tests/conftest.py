@@ -1,0 +1,28 @@
+"""Shared test settings: never touch the network, keep torch small and deterministic."""
+
+import os
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("GPTMINI_MODE", "fast")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+@pytest.fixture
+def tiny_config():
+    from gptmini import GPTConfig
+
+    return GPTConfig.preset("tiny")
+
+
+@pytest.fixture
+def tiny_model(tiny_config):
+    from gptmini import GPT
+
+    torch.manual_seed(0)
+    return GPT(tiny_config).eval()
