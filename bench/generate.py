@@ -34,8 +34,10 @@ def main() -> None:
     model = GPT(GPTConfig.preset("gpt2", dropout=0.0)).to(args.device).eval()
     prompt = torch.randint(0, 50257, (1, args.prompt_tokens), device=args.device)
     n = args.new_tokens
-    print(f"GPT-2 124M shape, random weights, device={args.device}, threads={torch.get_num_threads()}, "
-          f"prompt {args.prompt_tokens} tokens, {n} new tokens, greedy")
+    print(
+        f"GPT-2 124M shape, random weights, device={args.device}, threads={torch.get_num_threads()}, "
+        f"prompt {args.prompt_tokens} tokens, {n} new tokens, greedy"
+    )
     model.generate(prompt, 4, temperature=0)  # warm-up
     results = {}
     for label, cache in (("gptmini, KV cache", True), ("gptmini, no cache", False)):
@@ -45,16 +47,17 @@ def main() -> None:
         from transformers import GPT2Config, GPT2LMHeadModel
 
         hf = GPT2LMHeadModel(GPT2Config()).to(args.device).eval()
-        state = {("transformer." + k if not k.startswith("lm_head") else k): v for k, v in model.state_dict().items()}
-        state = {k.replace("transformer.transformer.", "transformer."): v for k, v in state.items()}
-        for k in list(state):
-            if k.endswith(("c_attn.weight", "c_proj.weight", "c_fc.weight")):
-                state[k] = state[k].t()
-        hf.load_state_dict(state, strict=False)
+        # Same key names (that is the point of naming modules like the checkpoints); HF's Conv1D wants (in, out).
+        state = {
+            k: v.t() if k.endswith(("c_attn.weight", "c_proj.weight", "c_fc.weight")) else v
+            for k, v in model.state_dict().items()
+        }
+        hf.load_state_dict(state)
         hf.generate(prompt, max_new_tokens=4, do_sample=False, pad_token_id=0)
         with torch.no_grad():
-            seconds = timed(lambda: hf.generate(prompt, max_new_tokens=n, min_new_tokens=n, do_sample=False,
-                                                pad_token_id=0))
+            seconds = timed(
+                lambda: hf.generate(prompt, max_new_tokens=n, min_new_tokens=n, do_sample=False, pad_token_id=0)
+            )
         results["transformers, KV cache"] = n / seconds
     for label, tps in results.items():
         print(f"{label:26s} {tps:8.1f} tokens/s")

@@ -72,11 +72,15 @@ def read_config(directory: Path) -> tuple[GPTConfig, bool]:
     """(config, weights are in Hugging Face's Conv1D layout) from ``directory/config.json``."""
     path = directory / "config.json"
     if not path.exists():
-        raise CheckpointError(f"No config.json in {directory}: a checkpoint folder needs config.json and model.safetensors")
+        raise CheckpointError(
+            f"No config.json in {directory}: a checkpoint folder needs config.json and model.safetensors"
+        )
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as err:
-        raise CheckpointError(f"{path} is not valid JSON ({err}); the checkpoint is corrupt, re-save or re-download it") from err
+        raise CheckpointError(
+            f"{path} is not valid JSON ({err}); the checkpoint is corrupt, re-save or re-download it"
+        ) from err
     if data.get("format") == FORMAT:
         return GPTConfig.from_dict(data["config"]), False
     return config_from_hf(data)
@@ -128,11 +132,16 @@ def load_weights(model: GPT, weights_path: Path, conv1d: bool) -> None:
     if missing or unexpected or mismatched:
         parts = [
             f"{label} ({len(items)}): {items[:8]}{' ...' if len(items) > 8 else ''}"
-            for label, items in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", mismatched))
+            for label, items in (
+                ("missing keys", missing),
+                ("unexpected keys", unexpected),
+                ("shape mismatches", mismatched),
+            )
             if items
         ]
         raise CheckpointError(
-            f"Checkpoint {weights_path} does not fit the model ({model.config.name}): " + "; ".join(parts)
+            f"Checkpoint {weights_path} does not fit the model ({model.config.name}): "
+            + "; ".join(parts)
             + ". Is config.json from the same model as the weights?"
         )
     model.load_state_dict(state, strict=False, assign=True)
@@ -177,7 +186,9 @@ def from_pretrained(
     config, conv1d = read_config(directory)
     weights = directory / "model.safetensors"
     if not weights.exists():
-        raise CheckpointError(f"No model.safetensors in {directory} (only safetensors weights are loaded, never pickles)")
+        raise CheckpointError(
+            f"No model.safetensors in {directory} (only safetensors weights are loaded, never pickles)"
+        )
     with torch.device("meta"):  # no memory for random weights that are overwritten at once
         model = GPT(config)
     load_weights(model, weights, conv1d)

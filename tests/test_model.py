@@ -11,10 +11,18 @@ from gptmini import GPT, GPTConfig
 def test_presets_have_the_published_shapes():
     gpt1 = GPTConfig.preset("gpt1")
     assert (gpt1.n_layer, gpt1.n_embd, gpt1.n_head, gpt1.block_size, gpt1.vocab_size, gpt1.norm) == (
-        12, 768, 12, 512, 40478, "post",
+        12,
+        768,
+        12,
+        512,
+        40478,
+        "post",
     )
-    sizes = {name: (c.n_layer, c.n_embd) for name in ("gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl")
-             for c in [GPTConfig.preset(name)]}
+    sizes = {
+        name: (c.n_layer, c.n_embd)
+        for name in ("gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl")
+        for c in [GPTConfig.preset(name)]
+    }
     assert sizes == {"gpt2": (12, 768), "gpt2-medium": (24, 1024), "gpt2-large": (36, 1280), "gpt2-xl": (48, 1600)}
     assert GPTConfig.preset("gpt2").norm == "pre" and GPTConfig.preset("gpt2").block_size == 1024
 
