@@ -6,6 +6,7 @@ from .device import autocast_dtype, get_device
 from .model import GPT
 from .pretrained import CheckpointError, DownloadError
 from .tokenizers import BPETokenizer, CharTokenizer, GPT1Tokenizer, GPT2Tokenizer, load_tokenizer
+from .train import History, TrainConfig, Trainer, TrainingDiverged, train
 
 __all__ = [
     "GPT",
@@ -24,5 +25,10 @@ __all__ = [
     "shakespeare",
     "shakespeare_plays",
     "train_val_split",
+    "History",
+    "TrainConfig",
+    "Trainer",
+    "TrainingDiverged",
+    "train",
 ]
 __version__ = "0.1.0"

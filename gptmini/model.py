@@ -183,6 +183,8 @@ class GPT(nn.Module):
                 f"keep the last {self.config.block_size} tokens, e.g. idx[:, -{self.config.block_size}:] "
                 "(generate() crops for you)."
             )
+        if torch.compiler.is_compiling():
+            return  # reading values back would break the compiled graph; the eager run already checked
         lo, hi = int(idx.min()), int(idx.max())
         if lo < 0 or hi >= self.config.vocab_size:
             bad = lo if lo < 0 else hi

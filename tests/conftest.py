@@ -10,7 +10,8 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# One thread: tiny models gain nothing from two, and pytest-xdist or the notebook kernels use the other core.
+torch.set_num_threads(1)
 
 
 @pytest.fixture

@@ -1,0 +1,125 @@
+"""Training throughput: tokens/s and peak memory of the real training step (``Trainer.train_step``).
+
+    python bench/train.py                 # CPU: the shakespeare-char recipe (4 x 128, context 64, batch 12)
+    python bench/train.py --gpu-only      # GPU (when CUDA is present): GPT-2 124M shape, bf16 + SDPA + compile, MFU
+
+Random token ids stand in for the corpus: throughput does not depend on which tokens are fed. The CPU
+figure says how long ``python -m gptmini train --preset shakespeare-char`` (2,000 steps) takes on this
+machine; the GPU figure is compared with the hardware's peak as MFU (model FLOPs utilisation), counting
+6 FLOPs per parameter per token for the matmuls (forward 2, backward 4) plus the attention scores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import time
+
+import torch
+
+from gptmini import GPT, GPTConfig
+from gptmini.train import TrainConfig, Trainer
+
+# Dense bf16/fp16 tensor-core peaks (no sparsity), FLOP/s, by a substring of torch.cuda.get_device_name().
+PEAK_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L4": 121e12, "A10": 125e12, "T4": 65e12, "V100": 125e12}
+
+
+def peak_rss_mb() -> float:
+    """The process's peak resident memory so far (Linux reports KiB, macOS bytes)."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 2**20 if sys.platform == "darwin" else rss / 2**10
+
+
+def flops_per_token(config: GPTConfig, params: int, block_size: int) -> float:
+    """Training FLOPs per token: 6 per weight (the position table is a lookup, not a matmul) + attention."""
+    attention = 12 * config.n_layer * config.n_embd * block_size  # QK^T and AV, forward + backward
+    return 6 * params + attention
+
+
+def run(model: GPT, config: TrainConfig, steps: int, warmup: int) -> tuple[float, float, Trainer]:
+    """(tokens/s, seconds per step) over ``steps`` steps after ``warmup`` untimed ones (compilation, caches)."""
+    data = torch.randint(0, model.config.vocab_size, (1_000_000,), generator=torch.Generator().manual_seed(0))
+    trainer = Trainer(model, data, None, config)
+    trainer.model.train()
+    for _ in range(warmup):
+        trainer.train_step()
+    if trainer.device.type == "cuda":
+        torch.cuda.synchronize()
+    started = time.perf_counter()
+    for _ in range(steps):
+        trainer.train_step()  # ends with .item() on the loss, so the GPU has finished each step
+    elapsed = time.perf_counter() - started
+    return steps * trainer.tokens_per_step / elapsed, elapsed / steps, trainer
+
+
+def cpu_bench(steps: int, threads: int | None) -> None:
+    if threads:
+        torch.set_num_threads(threads)
+    print(f"== CPU: shakespeare-char recipe, {torch.get_num_threads()} threads, torch {torch.__version__}")
+    torch.manual_seed(0)
+    model_config = GPTConfig.preset("shakespeare-char", vocab_size=71)  # the corpus has 71 distinct characters
+    model = GPT(model_config)
+    base = peak_rss_mb()
+    config = TrainConfig.preset("shakespeare-char", device="cpu", progress=False)
+    tokens_per_sec, per_step, trainer = run(model, config, steps, warmup=5)
+    params = model.num_params()
+    print(f"model: {params / 1e6:.2f}M parameters (without positions); {trainer.tokens_per_step} tokens per step")
+    print(f"throughput: {tokens_per_sec:,.0f} tokens/s, {per_step * 1000:.1f} ms per step")
+    print(
+        f"estimated time for {config.max_iters} steps: {per_step * config.max_iters / 60:.1f} min "
+        f"(plus {config.max_iters // config.eval_interval + 1} evaluations of {2 * config.eval_iters} batches)"
+    )
+    print(f"peak memory (RSS): {peak_rss_mb():.0f} MB for the process, {peak_rss_mb() - base:.0f} MB above the model")
+
+
+def gpu_bench(steps: int, batch_size: int, compile_model: bool) -> None:
+    name = torch.cuda.get_device_name(0)
+    print(f"== GPU: {name}, GPT-2 124M shape, torch {torch.__version__}")
+    torch.set_float32_matmul_precision("high")
+    torch.manual_seed(0)
+    model_config = GPTConfig.preset("gpt2", dropout=0.0)
+    model = GPT(model_config)
+    config = TrainConfig(
+        batch_size=batch_size, max_iters=10**6, learning_rate=6e-4, min_lr=6e-5, warmup_iters=100, betas=(0.9, 0.95),
+        device="cuda", amp="auto", compile=compile_model, progress=False, eval_interval=0,
+    )
+    torch.cuda.reset_peak_memory_stats()
+    started = time.perf_counter()
+    tokens_per_sec, per_step, trainer = run(model, config, steps, warmup=3)
+    params = model.num_params()
+    flops = flops_per_token(model_config, params, model_config.block_size) * tokens_per_sec
+    peak = next((v for k, v in PEAK_FLOPS.items() if k in name), None)
+    print(
+        f"setup: batch {batch_size} x {model_config.block_size} tokens, autocast {trainer.amp_dtype}, "
+        f"SDPA attention, compile={compile_model} (warm-up incl. compile: {time.perf_counter() - started:.0f} s in all)"
+    )
+    print(f"throughput: {tokens_per_sec:,.0f} tokens/s, {per_step * 1000:.1f} ms per step")
+    if peak:
+        print(f"MFU: {100 * flops / peak:.1f} % of {peak / 1e12:.0f} TFLOP/s ({flops / 1e12:.0f} TFLOP/s achieved)")
+    else:
+        print(f"achieved {flops / 1e12:.0f} TFLOP/s (peak of this GPU unknown to this script, so no MFU)")
+    print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=50, help="timed CPU steps")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
+    parser.add_argument("--gpu-steps", type=int, default=30)
+    parser.add_argument("--gpu-batch", type=int, default=16)
+    parser.add_argument("--no-compile", action="store_true")
+    parser.add_argument("--cpu-only", action="store_true")
+    parser.add_argument("--gpu-only", action="store_true")
+    args = parser.parse_args()
+    if not args.gpu_only:
+        cpu_bench(args.steps, args.threads)
+    if not args.cpu_only:
+        if torch.cuda.is_available():
+            gpu_bench(args.gpu_steps, args.gpu_batch, not args.no_compile)
+        else:
+            print("== GPU: no CUDA device here; the GPT-2 124M bf16 + compile section is skipped")
+
+
+if __name__ == "__main__":
+    main()

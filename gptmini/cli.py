@@ -1,0 +1,274 @@
+"""``python -m gptmini train|sample``: pretrain a classroom model on the bundled Shakespeare, then sample.
+
+    python -m gptmini train --preset shakespeare-char            # a few minutes on a CPU
+    python -m gptmini sample --checkpoint ~/.cache/gptmini/checkpoints/shakespeare-char --prompt "ROMEO:"
+    python -m gptmini sample --checkpoint gpt2 --prompt "Hello, I'm a language model,"
+    torchrun --nproc_per_node 2 -m gptmini train --preset shakespeare-char   # several processes (DDP)
+
+Mistakes (an unknown preset, a missing checkpoint, a prompt with characters the tokenizer never saw) end
+with one readable line and exit code 2; a failed download exits with code 1. Neither prints a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .train import TRAIN_PRESETS
+
+USAGE_ERROR, RUNTIME_ERROR = 2, 1
+
+
+class CLIError(Exception):
+    """A mistake in what was asked for: printed as one line, exit code ``code``."""
+
+    def __init__(self, message: str, code: int = USAGE_ERROR) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# ---------------------------------------------------------------- data for the presets
+def preset_data(name: str, val_fraction: float = 0.1, progress: bool = True) -> tuple[Any, Any, Any, Any]:
+    """(tokenizer, GPTConfig, train ids, val ids) for a classroom preset, from the bundled corpus only.
+
+    - ``shakespeare-char``: one id per character of the corpus (about 70);
+    - ``shakespeare-bpe``: a 1,024-token byte-level BPE trained on the corpus (notebook 06's tokenizer);
+    - ``tiny``: characters of the first 200,000 characters, for tests and fast mode.
+    The split is by position (the last 10 % is validation), so it is the same on every machine.
+    """
+    from .config import GPTConfig
+    from .data import encode_corpus, shakespeare, train_val_split
+    from .tokenizers import BPETokenizer, CharTokenizer
+
+    if name not in TRAIN_PRESETS:
+        raise CLIError(f"unknown preset {name!r}; choose one of: {', '.join(TRAIN_PRESETS)}")
+    text = shakespeare()
+    if name == "tiny":
+        text = text[:200_000]
+    if name == "shakespeare-bpe":
+        vocab = GPTConfig.preset(name).vocab_size
+        tokenizer = BPETokenizer().train(text, vocab_size=vocab, progress=progress)
+    else:
+        tokenizer = CharTokenizer.from_text(text)
+    train_ids, val_ids = train_val_split(encode_corpus(tokenizer, text), val_fraction)
+    config = GPTConfig.preset(name, vocab_size=tokenizer.vocab_size)
+    return tokenizer, config, train_ids, val_ids
+
+
+# ---------------------------------------------------------------- train
+def cmd_train(args: argparse.Namespace) -> int:
+    from .checkpoint import has_train_state, recover
+    from .course import checkpoint_dir
+    from .model import GPT
+    from .train import TrainConfig, Trainer, cleanup_distributed, init_distributed
+
+    out = Path(args.out).expanduser() if args.out else checkpoint_dir(args.preset)
+    overrides = {
+        key: value
+        for key, value in dict(
+            max_iters=args.max_iters, batch_size=args.batch_size, grad_accum_steps=args.grad_accum,
+            learning_rate=args.lr, eval_interval=args.eval_interval, eval_iters=args.eval_iters,
+            seed=args.seed, device=args.device, amp=args.amp,
+        ).items()
+        if value is not None
+    }
+    overrides.update(out_dir=str(out), compile=args.compile, progress=not args.no_progress)
+    dist = init_distributed(args.device)
+    try:
+        if dist.enabled and args.grad_accum is None:  # keep the preset's global batch divisible by the processes
+            accum = TrainConfig.preset(args.preset).grad_accum_steps
+            overrides["grad_accum_steps"] = -(-accum // dist.world_size) * dist.world_size
+        say = print if dist.is_main else (lambda *a, **k: None)
+        if torch.cuda.is_available():
+            torch.set_float32_matmul_precision("high")  # TF32 for fp32 matmuls: much faster on Ampere and later
+        say(f"Preparing the {args.preset} data (bundled Shakespeare, no download)...")
+        show = dist.is_main and not args.no_progress
+        tokenizer, model_config, train_ids, val_ids = preset_data(args.preset, progress=show)
+        recover(out)
+        if args.resume and has_train_state(out):
+            trainer = Trainer.resume(out, train_ids, val_ids, tokenizer=tokenizer, **overrides)
+            say(f"Resuming from {out} at step {trainer.step}")
+        else:
+            if args.resume:
+                say(f"No checkpoint to resume at {out}: starting from scratch")
+            torch.manual_seed(overrides.get("seed", TrainConfig().seed))
+            model = GPT(model_config)
+            config = TrainConfig.preset(args.preset, **overrides)
+            trainer = Trainer(model, train_ids, val_ids, config, tokenizer=tokenizer)
+        if args.no_progress and dist.is_main:  # no bar, but still one line per evaluation
+            trainer.callbacks.append(_print_evaluations)
+        say(
+            f"Model: {model_config.n_layer} layers x {model_config.n_embd}, {model_config.n_head} heads, context "
+            f"{model_config.block_size}, vocabulary {model_config.vocab_size} ({trainer.model.num_params() / 1e6:.2f}M "
+            f"parameters) on {trainer.device}"
+            + (f" x {dist.world_size} processes" if dist.enabled else "")
+            + f"; {len(train_ids):,} training tokens, {trainer.tokens_per_step:,} tokens per step"
+        )
+        started = time.perf_counter()
+        history = trainer.fit()
+        elapsed = time.perf_counter() - started
+        if dist.is_main:
+            val = history.final_val_loss
+            val_text = "n/a" if val is None else f"{val:.4f}"
+            print(f"Done: {trainer.step} steps in {elapsed:.1f} s, final validation loss {val_text}")
+            print(f"Checkpoint (model + tokenizer + resume state): {out}")
+            if args.sample_tokens:
+                ids = tokenizer.encode("\n")
+                new = trainer.model.generate(ids, args.sample_tokens, temperature=0.8, top_k=50, seed=0)
+                print("Sample:\n" + tokenizer.decode(new[len(ids) :]))
+    finally:
+        cleanup_distributed()
+    return 0
+
+
+def _print_evaluations(record: dict[str, Any]) -> None:
+    if record["kind"] == "eval":
+        val = "n/a" if record["val_loss"] is None else f"{record['val_loss']:.4f}"
+        print(f"step {record['step']}: train loss {record['train_loss']:.4f}, val loss {val}", flush=True)
+
+
+# ---------------------------------------------------------------- sample
+def _load_for_sampling(name_or_path: str, device: str | None):
+    from .checkpoint import load_checkpoint, recover
+    from .pretrained import HUB_NAMES, from_pretrained
+
+    path = Path(name_or_path).expanduser()
+    recover(path)
+    if path.is_dir():
+        model, tokenizer = load_checkpoint(path, device=device)
+        if tokenizer is None:
+            raise CLIError(f"{path} has no tokenizer.json, so its ids cannot be turned into text")
+        return model, tokenizer
+    if name_or_path in HUB_NAMES:
+        from .tokenizers import GPT1Tokenizer, GPT2Tokenizer
+
+        model = from_pretrained(name_or_path, device=device)
+        if HUB_NAMES[name_or_path].endswith("openai-gpt"):
+            try:
+                return model, GPT1Tokenizer.from_pretrained()
+            except OSError as err:
+                raise CLIError(str(err), RUNTIME_ERROR) from err
+        return model, GPT2Tokenizer()
+    raise CLIError(
+        f"No checkpoint at {path}. Train one with `python -m gptmini train --preset shakespeare-char --out {path}`, "
+        f"or name real weights: {', '.join(HUB_NAMES)}."
+    )
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from .device import get_device
+
+    device = get_device(args.device)
+    model, tokenizer = _load_for_sampling(args.checkpoint, str(device))
+    try:
+        prompt_ids = tokenizer.encode(args.prompt)
+    except ValueError as err:
+        raise CLIError(f"The prompt cannot be encoded by this checkpoint's tokenizer: {err}") from err
+    if not prompt_ids:
+        raise CLIError("The prompt is empty after tokenisation; give at least one character (e.g. --prompt '\\n')")
+    for i in range(args.num_samples):
+        seed = None if args.seed is None else args.seed + i
+        new: list[int] = []
+        shown = 0
+        sys.stdout.write(args.prompt)
+        stream = model.generate_stream(
+            prompt_ids, args.max_new_tokens, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+            seed=seed, eos_token_id=getattr(tokenizer, "eos_token_id", None),
+        )
+        for token in stream:
+            new.append(int(token))
+            text = tokenizer.decode(new)
+            if not text.endswith("\ufffd"):  # wait for the rest of a multi-byte character
+                sys.stdout.write(text[shown:])
+                sys.stdout.flush()
+                shown = len(text)
+        sys.stdout.write(tokenizer.decode(new)[shown:] + "\n")
+        if i + 1 < args.num_samples:
+            sys.stdout.write("-" * 40 + "\n")
+    sys.stdout.flush()
+    return 0
+
+
+# ---------------------------------------------------------------- argument parsing
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line and exit code 2, as argparse does, minus the usage dump
+        raise CLIError(f"{message} (see `{self.prog} --help`)")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="gptmini", description="Train a small GPT on Shakespeare, or sample from one.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    train = commands.add_parser("train", help="pretrain a classroom preset on the bundled Shakespeare")
+    train.add_argument("--preset", default="shakespeare-char", help=f"one of: {', '.join(TRAIN_PRESETS)}")
+    train.add_argument("--max-iters", type=_positive_int, help="optimizer steps (default: the preset's)")
+    train.add_argument("--out", help="checkpoint folder (default: ~/.cache/gptmini/checkpoints/PRESET)")
+    train.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
+    train.add_argument("--compile", action="store_true", help="torch.compile the model (GPU; slow to start)")
+    train.add_argument("--amp", choices=("auto", "bf16", "fp16", "off"), help="mixed precision (default auto)")
+    train.add_argument("--batch-size", type=_positive_int)
+    train.add_argument("--grad-accum", type=_positive_int, help="micro-batches per step, over all processes")
+    train.add_argument("--lr", type=float, help="peak learning rate")
+    train.add_argument("--eval-interval", type=int)
+    train.add_argument("--eval-iters", type=_positive_int)
+    train.add_argument("--seed", type=int)
+    train.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out, if any")
+    train.add_argument("--sample-tokens", type=int, default=300, help="tokens to sample at the end (0: none)")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.set_defaults(func=cmd_train)
+
+    sample = commands.add_parser("sample", help="generate text from a checkpoint folder or real GPT-2 weights")
+    sample.add_argument(
+        "--checkpoint", help="a checkpoint folder, or gpt2 / gpt2-medium / ... / openai-gpt (default: shakespeare-char)"
+    )
+    sample.add_argument("--prompt", default="\n")
+    sample.add_argument("--max-new-tokens", type=int, default=200)
+    sample.add_argument("--temperature", type=float, default=0.8, help="0 for greedy decoding")
+    sample.add_argument("--top-k", type=_positive_int, default=None)
+    sample.add_argument("--top-p", type=float, default=None)
+    sample.add_argument("--seed", type=int, default=None)
+    sample.add_argument("--num-samples", type=_positive_int, default=1)
+    sample.add_argument("--device")
+    sample.set_defaults(func=cmd_sample)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m gptmini`` and the ``gptmini`` script; returns the exit code."""
+    from .pretrained import CheckpointError, DownloadError
+    from .train import TrainingDiverged
+
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "sample" and args.checkpoint is None:
+            from .course import checkpoint_dir
+
+            args.checkpoint = str(checkpoint_dir("shakespeare-char"))
+        if args.command == "train" and args.preset not in TRAIN_PRESETS:
+            raise CLIError(f"unknown preset {args.preset!r}; choose one of: {', '.join(TRAIN_PRESETS)}")
+        return args.func(args)
+    except CLIError as err:
+        print(f"gptmini: error: {err}", file=sys.stderr)
+        return err.code
+    except (CheckpointError, ValueError) as err:  # bad input caught deeper down: still one readable line
+        print(f"gptmini: error: {err}", file=sys.stderr)
+        return USAGE_ERROR
+    except (DownloadError, TrainingDiverged) as err:
+        print(f"gptmini: error: {err}", file=sys.stderr)
+        return RUNTIME_ERROR
+    except KeyboardInterrupt:
+        print("gptmini: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,202 @@
+"""Trainer: the loss falls, the schedule and weight-decay groups are right, NaNs stop training cleanly."""
+
+import math
+
+import pytest
+import torch
+
+from gptmini import GPT, GPTConfig
+from gptmini.checkpoint import load_checkpoint, load_train_state
+from gptmini.train import (
+    TRAIN_PRESETS,
+    History,
+    TrainConfig,
+    Trainer,
+    TrainingDiverged,
+    lr_at,
+    param_groups,
+    precision,
+    train,
+)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models gain nothing from threads, and on a busy machine two threads are several times slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def cyclic_data(n: int = 4000, period: int = 13, vocab: int = 64) -> torch.Tensor:
+    """A text a model can learn in a few dozen steps: a repeating sequence of ``period`` distinct ids."""
+    return (torch.arange(n) * 7 % period + 3) % vocab
+
+
+def tiny_model(seed: int = 0, **overrides) -> GPT:
+    torch.manual_seed(seed)
+    return GPT(GPTConfig.preset("tiny", **overrides))
+
+
+def quick_config(**overrides) -> TrainConfig:
+    fields = dict(
+        batch_size=4, block_size=16, max_iters=10, learning_rate=3e-3, min_lr=3e-4, warmup_iters=2,
+        eval_interval=5, eval_iters=2, log_interval=1, progress=False, device="cpu",
+    )
+    return TrainConfig(**{**fields, **overrides})
+
+
+def test_loss_falls_on_a_tiny_run():
+    data = cyclic_data()
+    history = train(tiny_model(), data[:3000], data[3000:], **quick_config(max_iters=30, eval_interval=30).to_dict())
+    evals = history.of_kind("eval")
+    assert [r["step"] for r in evals] == [0, 30]
+    assert evals[0]["val_loss"] == pytest.approx(math.log(64), abs=0.3)  # untrained: about uniform over 64 ids
+    assert evals[-1]["val_loss"] < evals[0]["val_loss"] - 1.5
+    train_records = history.of_kind("train")
+    assert [r["step"] for r in train_records] == list(range(1, 31))
+    assert all(r["tokens_per_sec"] > 0 and r["val_loss"] is None for r in train_records)
+
+
+def test_lr_schedule_warmup_cosine_floor():
+    cfg = TrainConfig(learning_rate=1.0, min_lr=0.1, warmup_iters=10, max_iters=110, lr_decay_iters=110)
+    assert lr_at(0, cfg) == pytest.approx(0.1)  # first step: 1/10 of the peak
+    assert lr_at(4, cfg) == pytest.approx(0.5)
+    assert lr_at(9, cfg) == pytest.approx(1.0)  # the last warm-up step reaches the peak
+    assert lr_at(10, cfg) == pytest.approx(1.0)  # the cosine starts at the peak
+    assert lr_at(60, cfg) == pytest.approx(0.55)  # halfway down the cosine: (peak + floor) / 2
+    assert lr_at(35, cfg) == pytest.approx(0.1 + 0.9 * (1 + math.cos(math.pi / 4)) / 2)
+    assert lr_at(110, cfg) == lr_at(500, cfg) == pytest.approx(0.1)
+    rates = [lr_at(s, cfg) for s in range(10, 111)]
+    assert all(a >= b for a, b in zip(rates, rates[1:], strict=False))
+
+
+def test_weight_decay_only_on_matrices():
+    model = tiny_model()
+    groups, names = param_groups(model, 0.1)
+    decay = {n for n, p in model.named_parameters() if any(p is q for q in groups[0]["params"])}
+    no_decay = {n for n, p in model.named_parameters() if any(p is q for q in groups[1]["params"])}
+    assert groups[0]["weight_decay"] == 0.1 and groups[1]["weight_decay"] == 0.0
+    assert "transformer.wte.weight" in decay and "transformer.wpe.weight" in decay
+    assert "transformer.h.0.attn.c_attn.weight" in decay and "transformer.h.1.mlp.c_proj.weight" in decay
+    assert "transformer.h.0.attn.c_attn.bias" in no_decay and "transformer.h.0.ln_1.weight" in no_decay
+    assert "transformer.ln_f.bias" in no_decay
+    assert not decay & no_decay
+    assert len(names) == len(set(names)) == len(list(model.parameters()))  # the tied lm_head counted once
+    assert sum(p.numel() for g in groups for p in g["params"]) == model.num_params(non_embedding=False)
+
+
+def test_callbacks_and_history_agree_and_plot():
+    seen = []
+    data = cyclic_data()
+    trainer = Trainer(tiny_model(), data[:3000], data[3000:], quick_config(log_interval=3), callbacks=[seen.append])
+    history = trainer.fit()
+    assert seen == history.to_list()
+    assert [(r["kind"], r["step"]) for r in seen] == [
+        ("eval", 0), ("train", 1), ("train", 3), ("eval", 5), ("train", 6), ("train", 9), ("train", 10), ("eval", 10)
+    ]
+    assert set(seen[1]) >= {"kind", "step", "train_loss", "val_loss", "lr", "tokens_per_sec"}
+    assert History.from_list(history.to_list()).to_list() == history.to_list()
+    assert history.final_val_loss == seen[-1]["val_loss"]
+    assert history.best_val_loss == min(r["val_loss"] for r in seen if r["kind"] == "eval")
+    ax = history.plot()
+    assert len(ax.get_lines()) == 3 and ax.get_legend() is not None
+    line = ax.get_lines()[0]
+    assert list(line.get_xdata()) == [1, 3, 6, 9, 10]
+
+
+def test_estimate_loss_uses_fixed_batches_and_matches_a_manual_mean():
+    data = cyclic_data()
+    trainer = Trainer(tiny_model(), data[:3000], None, quick_config(eval_iters=3))
+    first, second = trainer.estimate_loss(), trainer.estimate_loss()
+    assert first == second and first["val"] is None
+    from gptmini.data import get_batch
+
+    gen = torch.Generator().manual_seed(trainer.config.seed + 1)
+    with torch.no_grad():
+        manual = sum(float(trainer.model(*get_batch(data[:3000], 4, 16, "cpu", gen))[1]) for _ in range(3)) / 3
+    assert first["train"] == pytest.approx(manual, rel=1e-6)
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    data = cyclic_data()
+    out = tmp_path / "run"
+
+    def poison(record):
+        if record["kind"] == "train" and record["step"] == 5:  # after the step-4 checkpoint
+            with torch.no_grad():
+                trainer.model.transformer.wte.weight[3] = float("nan")
+
+    config = quick_config(out_dir=str(out), checkpoint_interval=4, eval_interval=0)
+    trainer = Trainer(tiny_model(), data[:3000], data[3000:], config, callbacks=[poison])
+    with pytest.raises(TrainingDiverged, match="diverged at step 6") as info:
+        trainer.fit()
+    assert info.value.step == 6 and info.value.checkpoint == out
+    assert "step 4" in str(info.value) and "learning_rate" in str(info.value)
+    assert trainer.step == 5  # the NaN step was not applied
+    assert load_train_state(out)["step"] == 4
+    model, _ = load_checkpoint(out)
+    with torch.no_grad():
+        logits, loss = model(data[:16].unsqueeze(0), data[1:17].unsqueeze(0))
+    assert torch.isfinite(logits).all() and math.isfinite(float(loss))
+
+
+def test_nan_weights_are_never_saved(tmp_path):
+    data = cyclic_data()
+    out = tmp_path / "run"
+
+    def poison(record):
+        if record["kind"] == "train" and record["step"] == 4:  # a checkpoint step, after the update
+            with torch.no_grad():
+                trainer.model.transformer.h[0].mlp.c_fc.weight[0, 0] = float("inf")
+
+    config = quick_config(out_dir=str(out), checkpoint_interval=2, eval_interval=0)
+    trainer = Trainer(tiny_model(), data[:3000], data[3000:], config, callbacks=[poison])
+    with pytest.raises(TrainingDiverged, match="NaN or infinite") as info:
+        trainer.fit()
+    assert info.value.step == 4
+    assert load_train_state(out)["step"] == 2
+    model, _ = load_checkpoint(out)
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_bad_data_and_config_are_clear_errors():
+    data = cyclic_data()
+    with pytest.raises(ValueError, match="vocabulary has 64"):
+        Trainer(tiny_model(), data + 60, None, quick_config())
+    with pytest.raises(ValueError, match="1-D tensor"):
+        Trainer(tiny_model(), data.view(2, -1), None, quick_config())
+    with pytest.raises(ValueError, match="longer than the model's context"):
+        Trainer(tiny_model(), data, None, quick_config(block_size=64))
+    with pytest.raises(ValueError, match="tokens; one training window"):
+        Trainer(tiny_model(), data[:10], None, quick_config())
+    with pytest.raises(ValueError, match="Unknown training preset 'nope'"):
+        TrainConfig.preset("nope")
+    with pytest.raises(ValueError, match="amp must be"):
+        TrainConfig(amp="fp8")
+    with pytest.raises(ValueError, match="batch_size must be"):
+        TrainConfig(batch_size=0)
+    with pytest.raises(ValueError, match="needs a CUDA GPU"):
+        precision("fp16", torch.device("cpu"))
+    assert precision("auto", torch.device("cpu")) is None
+    assert precision("bf16", torch.device("cpu")) is torch.bfloat16
+
+
+def test_config_presets_and_round_trip():
+    for name in TRAIN_PRESETS:
+        assert name in GPTConfig.presets()  # every training recipe goes with a model preset of the same name
+        config = TrainConfig.preset(name)
+        assert TrainConfig.from_dict(config.to_dict()) == config
+    char = TrainConfig.preset("shakespeare-char", max_iters=7)
+    assert (char.batch_size, char.max_iters, char.learning_rate) == (12, 7, 1e-3)
+    with pytest.raises(ValueError, match="Unknown TrainConfig fields"):
+        TrainConfig.from_dict({"batch": 3})
+
+
+def test_bf16_autocast_on_cpu_trains():
+    data = cyclic_data()
+    trainer = Trainer(tiny_model(), data[:3000], None, quick_config(amp="bf16", max_iters=3, eval_interval=0))
+    history = trainer.fit()
+    assert trainer.amp_dtype is torch.bfloat16
+    assert all(math.isfinite(r["train_loss"]) for r in history.of_kind("train"))
