@@ -184,7 +184,7 @@ class GPT(nn.Module):
                 "(generate() crops for you)."
             )
         if torch.compiler.is_compiling():
-            return  # reading values back would break the compiled graph; the eager run already checked
+            return  # reading values back breaks a compiled graph: inside torch.compile the range check is skipped
         lo, hi = int(idx.min()), int(idx.max())
         if lo < 0 or hi >= self.config.vocab_size:
             bad = lo if lo < 0 else hi
