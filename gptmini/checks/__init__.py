@@ -1,0 +1,25 @@
+"""``check_…`` helpers: each compares what a notebook built inline with gptmini's own version.
+
+Every check prints one friendly line per comparison ("✅ … matches gptmini" / "❌ … differs: first
+difference at …") and returns a :class:`CheckResult` that is truthy when it passed. A wrong answer never
+raises, so the notebook keeps going; only misuse (wrong kind of argument) raises.
+
+``from gptmini.checks import *`` brings in every ``check_…`` helper of the course.
+"""
+
+from ._report import CheckResult, combine, compare_tensors, compare_values, failed, passed
+from .part1 import *  # noqa: F403
+from .part1 import __all__ as _part1_all
+from .part2 import *  # noqa: F403
+from .part2 import __all__ as _part2_all
+
+__all__ = [
+    "CheckResult",
+    "combine",
+    "compare_tensors",
+    "compare_values",
+    "failed",
+    "passed",
+    *_part1_all,
+    *_part2_all,
+]

@@ -1,0 +1,263 @@
+"""Shared machinery of the ``check_…`` helpers: compare a learner's answer with gptmini's and say so kindly.
+
+A check never raises because an answer is wrong: the notebook must keep going, so it prints one line
+("✅ … matches gptmini" or "❌ … differs: …") and returns a falsy :class:`CheckResult`. It raises only
+when it is *used* wrongly (e.g. given a string where a function was expected), because that is a bug in
+the cell that calls it, not in the learner's idea.
+"""
+
+from __future__ import annotations
+
+import math
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import torch
+
+__all__ = [
+    "CheckResult",
+    "passed",
+    "failed",
+    "compare_tensors",
+    "compare_values",
+    "combine",
+    "call_learner",
+    "require_callable",
+]
+
+PASS, FAIL = "✅", "❌"
+NONE_MESSAGE = "is None: no answer yet (replace the None), or a function forgot to `return` its result"
+
+
+class CheckResult:
+    """The outcome of a check: truthy when it passed, with the friendly ``message`` that was printed.
+
+    In a notebook the line is printed when the check runs; showing the result object again (as the last
+    expression of a cell) does not repeat it, but a later ``result`` in another cell shows it once more.
+    """
+
+    def __init__(self, ok: bool, message: str, details: Sequence[CheckResult] = ()) -> None:
+        self.passed = bool(ok)
+        self.message = message
+        self.details = list(details)
+        self._just_printed = False
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __repr__(self) -> str:
+        return f"CheckResult(passed={self.passed}, message={self.message!r})"
+
+    def __str__(self) -> str:
+        return self.message
+
+    def show(self) -> CheckResult:
+        """Print the message (checks call this themselves); returns ``self`` so it can end a function."""
+        print(self.message)
+        self._just_printed = True
+        return self
+
+    def _ipython_display_(self) -> None:  # IPython hook: do not print the same line twice in a row
+        if not self._just_printed:
+            print(self.message)
+        self._just_printed = False
+
+
+def passed(what: str, note: str = "", show: bool = True) -> CheckResult:
+    """A passing result: "✅ <what>", where ``what`` is the whole sentence (e.g. "h0 matches gptmini")."""
+    message = f"{PASS} {what}" + (f" {note}" if note else "")
+    result = CheckResult(True, message)
+    return result.show() if show else result
+
+
+def failed(what: str, detail: str, hint: str | None = None, show: bool = True) -> CheckResult:
+    """A failing result: "❌ <what> <detail>" plus an optional hint on what to look at."""
+    message = f"{FAIL} {what} {detail}"
+    if hint:
+        message += f" (hint: {hint})"
+    result = CheckResult(False, message)
+    return result.show() if show else result
+
+
+def _fmt(value: float) -> str:
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return str(value)
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.6g}"
+
+
+def _as_tensor(value: Any, name: str) -> torch.Tensor | None:
+    if isinstance(value, torch.Tensor):
+        return value.detach()
+    try:
+        return torch.as_tensor(value)
+    except (TypeError, ValueError, RuntimeError):
+        return None
+
+
+def compare_tensors(
+    name: str,
+    got: Any,
+    expected: Any,
+    atol: float = 1e-5,
+    rtol: float = 1e-4,
+    hint: str | None = None,
+    show: bool = True,
+    against: str = "gptmini",
+) -> CheckResult:
+    """Compare a learner's tensor with gptmini's, element by element, and name the first difference.
+
+    ``got`` may be a tensor, a NumPy array or nested lists; ``expected`` is what gptmini computed. Shapes
+    must match exactly (a shape mismatch is reported as such, with both shapes); values must agree within
+    ``atol + rtol * |expected|``. NaNs never match. ``against`` names the reference in the passing line
+    ("✅ vectorised scores matches the loop" rather than "... gptmini") when a notebook compares two of its
+    own versions.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"compare_tensors(name, got, expected): name must be a string, got {type(name).__name__}")
+    exp = _as_tensor(expected, "expected")
+    if exp is None:
+        raise TypeError(f"compare_tensors: expected must be tensor-like, got {type(expected).__name__}")
+    if got is None:
+        return failed(name, NONE_MESSAGE, hint, show)
+    tensor = _as_tensor(got, name)
+    if tensor is None:
+        return failed(name, f"should be a tensor of shape {tuple(exp.shape)}, got a {type(got).__name__}", hint, show)
+    if tuple(tensor.shape) != tuple(exp.shape):
+        return failed(
+            name,
+            f"has the wrong shape: got {tuple(tensor.shape)}, expected {tuple(exp.shape)}",
+            hint,
+            show,
+        )
+    a = tensor.to(device="cpu", dtype=torch.float64)
+    b = exp.to(device="cpu", dtype=torch.float64)
+    close = torch.isclose(a, b, rtol=rtol, atol=atol, equal_nan=False)
+    both_inf = torch.isinf(a) & torch.isinf(b) & (torch.sign(a) == torch.sign(b))
+    close = close | both_inf
+    if bool(close.all()):
+        return passed(f"{name} matches {against}", show=show)
+    if a.dim() == 0:  # a single number: no index to name
+        return failed(name, f"differs: got {_fmt(float(a))}, expected {_fmt(float(b))}", hint, show)
+    bad = (~close).nonzero()
+    first = tuple(int(i) for i in bad[0])
+    where = first if len(first) != 1 else f"({first[0]})"
+    finite = torch.isfinite(a) & torch.isfinite(b)
+    gap = (a - b).abs()[finite]
+    largest = f"; largest gap {_fmt(float(gap.max()))}" if gap.numel() and float(gap.max()) > 0 else ""
+    n_bad, n_all = bad.size(0), close.numel()
+    detail = (
+        f"differs: first difference at index {where}: got {_fmt(float(a[first]))}, "
+        f"expected {_fmt(float(b[first]))} ({n_bad} of {n_all} values differ{largest})"
+    )
+    return failed(name, detail, hint, show)
+
+
+def _first_difference(got: Sequence, expected: Sequence) -> int | None:
+    for i, (g, e) in enumerate(zip(got, expected, strict=False)):
+        if g != e:
+            return i
+    if len(got) != len(expected):
+        return min(len(got), len(expected))
+    return None
+
+
+def compare_values(
+    name: str, got: Any, expected: Any, hint: str | None = None, show: bool = True, against: str = "gptmini"
+) -> CheckResult:
+    """Compare plain Python values (numbers, strings, lists, dicts); for sequences name the first difference.
+
+    Floats are compared with a small tolerance (1e-6 relative); everything else must be equal. ``against``
+    names the reference in the passing line, as in :func:`compare_tensors`.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"compare_values(name, got, expected): name must be a string, got {type(name).__name__}")
+    if isinstance(got, torch.Tensor) and got.numel() == 1 and not isinstance(expected, torch.Tensor):
+        got = got.item()
+    if got is None and expected is not None:
+        return failed(name, NONE_MESSAGE, hint, show)
+    if isinstance(expected, float) or isinstance(got, float):
+        if isinstance(got, (int, float)) and isinstance(expected, (int, float)):
+            if math.isclose(float(got), float(expected), rel_tol=1e-6, abs_tol=1e-9):
+                return passed(f"{name} matches {against}", show=show)
+            return failed(name, f"differs: got {_fmt(float(got))}, expected {_fmt(float(expected))}", hint, show)
+    if isinstance(expected, dict):
+        if not isinstance(got, dict):
+            return failed(name, f"should be a dict, got a {type(got).__name__}", hint, show)
+        missing = [k for k in expected if k not in got]
+        extra = [k for k in got if k not in expected]
+        wrong = [k for k in expected if k in got and got[k] != expected[k]]
+        if not (missing or extra or wrong):
+            return passed(f"{name} matches {against}", show=show)
+        parts = []
+        if missing:
+            parts.append(f"missing keys {missing[:5]!r}")
+        if extra:
+            parts.append(f"unexpected keys {extra[:5]!r}")
+        if wrong:
+            k = wrong[0]
+            parts.append(f"at key {k!r}: got {got[k]!r}, expected {expected[k]!r}")
+        return failed(name, "differs: " + "; ".join(parts), hint, show)
+    if isinstance(expected, (str, list, tuple)):
+        if isinstance(got, torch.Tensor):
+            got = got.tolist()
+        if not isinstance(got, (str, list, tuple)):
+            kind = "string" if isinstance(expected, str) else "list"
+            return failed(name, f"should be a {kind}, got a {type(got).__name__}", hint, show)
+        if type(got) is not type(expected) and (isinstance(got, str) or isinstance(expected, str)):
+            return failed(name, f"should be a {type(expected).__name__}, got a {type(got).__name__}", hint, show)
+        i = _first_difference(got, expected)
+        if i is None:
+            return passed(f"{name} matches {against}", show=show)
+        if i >= len(got):
+            detail = f"is too short: got {len(got)} items, expected {len(expected)} (next expected {expected[i]!r})"
+        elif i >= len(expected):
+            detail = f"is too long: got {len(got)} items, expected {len(expected)} (extra item {got[i]!r})"
+        else:
+            detail = f"differs: first difference at index {i}: got {got[i]!r}, expected {expected[i]!r}"
+        return failed(name, detail, hint, show)
+    if got == expected:
+        return passed(f"{name} matches {against}", show=show)
+    return failed(name, f"differs: got {got!r}, expected {expected!r}", hint, show)
+
+
+def combine(what: str, results: Iterable[CheckResult], show: bool = True) -> CheckResult:
+    """One verdict for several sub-checks (which have printed their own lines already)."""
+    results = list(results)
+    ok = all(results)
+    n_ok = sum(bool(r) for r in results)
+    if ok:
+        message = f"{PASS} {what}: all {len(results)} checks passed"
+    else:
+        message = f"{FAIL} {what}: {n_ok} of {len(results)} checks passed; fix the first ❌ line above first"
+    result = CheckResult(ok, message, details=results)
+    return result.show() if show else result
+
+
+def call_learner(what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, CheckResult | None]:
+    """Run the learner's function; an exception becomes a failing result (with its last line), not a crash.
+
+    Returns ``(value, None)`` on success and ``(None, failing result)`` when ``fn`` raised.
+    """
+    try:
+        return fn(*args, **kwargs), None
+    except Exception as err:  # the learner's code may fail in any way; report it and keep the notebook alive
+        frames = traceback.extract_tb(err.__traceback__)
+        where = ""
+        if frames:
+            last = frames[-1]
+            where = f" (in {last.name}, line {last.lineno}: {(last.line or '').strip()[:80]})"
+        return None, failed(what, f"raised {type(err).__name__}: {err}{where}")
+
+
+def require_callable(value: Any, argument: str, check: str) -> None:
+    """Misuse guard: a check that needs a function raises TypeError when given something else."""
+    if not callable(value):
+        raise TypeError(
+            f"{check}() expects {argument} to be a function (pass its name without calling it), "
+            f"got a {type(value).__name__}"
+        )

@@ -1,0 +1,189 @@
+"""The course notebooks: each runs top to bottom from a fresh kernel (fast mode, offline), and is committed clean.
+
+The notebooks run in order and share one temporary ``GPTMINI_HOME``, so the checkpoint notebook 05 saves
+is there for notebooks 09 and 10. The time each one takes is printed (a figure, not an assertion); run
+one or a few with e.g. ``pytest tests/test_notebooks.py -k "00 or 01" -s``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+EXPECTED = [
+    "00_setup_and_tour.ipynb",
+    "01_text_to_tokens.ipynb",
+    "02_embeddings.ipynb",
+    "03_masked_self_attention.ipynb",
+    "04_multihead_attention_and_block.ipynb",
+    "05_gpt1_pretraining.ipynb",
+    "06_byte_pair_encoding.ipynb",
+    "07_gpt1_finetuning.ipynb",
+    "08_gpt1_to_gpt2.ipynb",
+    "09_gpt2_weights_and_decoding.ipynb",
+    "10_zero_shot_and_few_shot.ipynb",
+]
+CELL_TIMEOUT_S = 600
+TIMES: dict[str, float] = {}
+# Notebooks whose "Your turn" solutions are run and re-checked (each solution sits in a <details> cell
+# right after its check cell, as ```python blocks). Add a notebook here once its solutions follow that form.
+SOLUTION_NOTEBOOKS = [
+    "00_setup_and_tour.ipynb",
+    "01_text_to_tokens.ipynb",
+    "02_embeddings.ipynb",
+    "03_masked_self_attention.ipynb",
+    "04_multihead_attention_and_block.ipynb",
+    "05_gpt1_pretraining.ipynb",
+]
+
+
+def notebook_paths() -> list[Path]:
+    """Every notebook of the course, in course order (by the number in front of its name)."""
+    return sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+
+
+def _ids(paths: list[Path]) -> list[str]:
+    return [p.stem for p in paths]
+
+
+@pytest.fixture(scope="module")
+def course_home(tmp_path_factory) -> Path:
+    """One GPTMINI_HOME for the whole run: 05 writes its checkpoint here, 00/09/10 read it."""
+    return tmp_path_factory.mktemp("gptmini_home")
+
+
+def _environment(home: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        GPTMINI_MODE="fast",
+        GPTMINI_HOME=str(home),
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        MPLBACKEND="module://matplotlib_inline.backend_inline",
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH", "")])),
+        TQDM_DISABLE="1",
+        # one thread per kernel unless told otherwise: on a shared 2-core runner, two threads per process
+        # made small models 10x slower (threads waiting on each other), one thread never worse than 2x
+        OMP_NUM_THREADS=env.get("OMP_NUM_THREADS", "1"),
+    )
+    return env
+
+
+def _run(path: Path, home: Path, nb=None) -> float:
+    """Execute ``path`` in a fresh kernel with cwd=notebooks/; raise with the failing cell's source and error."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    nb = nb if nb is not None else nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
+    )
+    started = time.perf_counter()
+    try:
+        client.execute(env=_environment(home))  # the kernel's environment: fast mode, offline, shared home
+    except CellExecutionError as err:
+        failing = next(
+            (
+                c
+                for c in nb.cells
+                if c.cell_type == "code" and any(o.get("output_type") == "error" for o in c.get("outputs", []))
+            ),
+            None,
+        )
+        source = failing.source if failing is not None else "(cell not found)"
+        pytest.fail(f"{path.name} failed in the cell:\n{source}\n\n{err}", pytrace=False)
+    return time.perf_counter() - started
+
+
+def test_the_course_is_complete():
+    names = [p.name for p in notebook_paths()]
+    missing = [n for n in EXPECTED if n not in names]
+    assert not missing, f"notebooks missing from notebooks/: {missing}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", notebook_paths(), ids=_ids(notebook_paths()))
+def test_notebook_runs_top_to_bottom(path: Path, course_home: Path):
+    pytest.importorskip("nbclient")
+    seconds = _run(path, course_home)
+    TIMES[path.stem] = seconds
+    print(f"\n{path.name}: {seconds:.1f} s (GPTMINI_MODE=fast)")
+
+
+def _source(cell) -> str:
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+def _with_solutions(path: Path):
+    """The notebook with each <details> solution run as code, followed by a re-run of the check before it.
+
+    When a check cell also defines the function it checks (``def window_mask…`` then ``check_…(…)``),
+    only its ``check_…`` lines are re-run, so the solution's definition is the one checked.
+    """
+    import nbformat
+    from nbformat.v4 import new_code_cell
+
+    nb = nbformat.read(path, as_version=4)
+    cells, reruns, last_code = [], [], None
+    for cell in nb.cells:
+        cells.append(cell)
+        if cell.cell_type == "code":
+            last_code = cell
+        elif "<details>" in cell.source and last_code is not None:
+            blocks = re.findall(r"```python\n(.*?)```", cell.source, re.S)
+            cells.extend(new_code_cell(block) for block in blocks)
+            check = last_code.source
+            if re.search(r"^(def|class) ", check, re.M):
+                check = "\n".join(line for line in check.splitlines() if line.startswith("check_"))
+            rerun = new_code_cell(check)
+            cells.append(rerun)
+            reruns.append(rerun)
+    nb.cells = cells
+    return nb, reruns
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SOLUTION_NOTEBOOKS, ids=[n.split(".")[0] for n in SOLUTION_NOTEBOOKS])
+def test_exercise_solutions_pass_their_checks(name: str, course_home: Path):
+    """The solutions we hand out must turn every ❌ of the exercises into ✅ (checks print, never raise)."""
+    pytest.importorskip("nbclient")
+    path = NOTEBOOKS / name
+    nb, reruns = _with_solutions(path)
+    assert reruns, f"{name} has no <details> solution cells"
+    _run(path, course_home, nb)
+    for cell in reruns:
+        printed = "".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream")
+        assert "✅" in printed and "❌" not in printed, f"{name}: a solution fails its check:\n{cell.source}\n{printed}"
+
+
+@pytest.mark.parametrize("path", notebook_paths(), ids=_ids(notebook_paths()))
+def test_notebook_is_clean_and_colab_ready(path: Path):
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    assert nb["nbformat"] == 4
+    cells = nb["cells"]
+    dirty = [
+        i
+        for i, c in enumerate(cells)
+        if c["cell_type"] == "code" and (c.get("outputs") or c.get("execution_count") is not None)
+    ]
+    assert not dirty, f"{path.name}: cells {dirty} have outputs or an execution count; clear them before committing"
+
+    badge = f"https://colab.research.google.com/github/gptmini/gptmini/blob/main/notebooks/{path.name}"
+    assert badge in _source(cells[0]), f"{path.name}: the first cell needs the 'Open in Colab' badge linking {badge}"
+    assert "colab-badge.svg" in _source(cells[0])
+
+    first_code = next(c for c in cells if c["cell_type"] == "code")
+    src = _source(first_code)
+    assert "google.colab" in src, f"{path.name}: the first code cell must detect Colab"
+    install = re.search(r"^\s+%pip install .*gptmini @ git\+https://github\.com/gptmini/gptmini", src, re.M)
+    assert install, f"{path.name}: the first code cell must %pip install gptmini from GitHub, inside `if IN_COLAB:`"
+    assert re.search(r"if\s+IN_COLAB\s*:", src), f"{path.name}: the install must only run inside Colab"
+    assert "setup(" in src, f"{path.name}: the first code cell must call gptmini.course.setup()"
