@@ -1,0 +1,251 @@
+"""GPT-1's fine-tuning experiments in miniature, on the four Shakespeare tasks (CPU-friendly by default).
+
+1. Pretrain a small GPT (byte-level BPE of 1,024 tokens by default, or characters) on the *training
+   plays only*, with gptmini.train, keeping snapshots along the way.
+2. Zero-shot task scores of each snapshot (no gradient step on the task): next line by likelihood,
+   "does B follow A" by pointwise mutual information, same speaker by cosine of mean hidden states,
+   genre by cosine to 16 labelled passages per genre.
+3. Fine-tune the pretrained model and a randomly initialised one on every task (L3 with λ = 0.5);
+   ablate λ (0 vs 0.5) and the number of transferred layers.
+
+    nice python bench/finetune.py                       # about 10 minutes on one busy CPU core
+    python bench/finetune.py --pretrain-steps 5000 --n-train 4000 --device cuda        # a GPU
+    python bench/finetune.py --checkpoint ~/.cache/gptmini/checkpoints/gpt1-shakespeare  # a course model
+
+Accuracies are on examples from held-out plays; with n test examples one standard error is about
+sqrt(0.25 / n) (3 points at n = 256), so differences of a few points are noise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import time
+
+import torch
+
+from gptmini import GPT, GPTConfig
+from gptmini.bloom import build_filter, overlap
+from gptmini.data import shakespeare, shakespeare_plays
+from gptmini.finetune import FineTuneConfig, finetune_task, transfer_layers
+from gptmini.tasks import TASK_NAMES, shakespeare_tasks, split_plays
+from gptmini.tokenizers import BPETokenizer, CharTokenizer
+from gptmini.train import TrainConfig, Trainer
+from gptmini.zeroshot import classify_by_similarity, mean_hidden_states, score_texts
+
+
+# ------------------------------------------------------------------------------------- zero-shot
+def zero_shot_scores(model: GPT, tok, tasks: dict, n: int) -> dict[str, float]:
+    """One task-free score per task, from the language model alone."""
+    out = {}
+    test = tasks["next_line"].test[:n]
+    ctx, cont, k = [], [], len(test[0].texts) - 1
+    for ex in test:
+        for choice in ex.texts[1:]:
+            ctx.append(ex.texts[0] + "\n")
+            cont.append(choice)
+    scores = [s.mean_logprob for s in score_texts(model, tok, ctx, cont)]
+    picks = [max(range(k), key=lambda j, i=i: scores[i * k + j]) for i in range(len(test))]
+    out["next_line"] = sum(p == ex.label for p, ex in zip(picks, test, strict=True)) / len(test)
+
+    # follows: log P(B | A) - log P(B) per token; "yes" for the upper half (labels are balanced)
+    test = tasks["follows"].test[:n]
+    cond = score_texts(model, tok, [ex.texts[0] + "\n" for ex in test], [ex.texts[1] for ex in test])
+    prior = score_texts(model, tok, ["\n"] * len(test), [ex.texts[1] for ex in test])
+    pmi = [c.mean_logprob - p.mean_logprob for c, p in zip(cond, prior, strict=True)]
+    out["follows"] = _median_split_accuracy(pmi, [ex.label for ex in test])
+
+    # same speaker: cosine of the two lines' mean hidden states; "same" for the upper half
+    test = tasks["same_speaker"].test[:n]
+    a = mean_hidden_states(model, tok, [ex.texts[0] for ex in test])
+    b = mean_hidden_states(model, tok, [ex.texts[1] for ex in test])
+    cos = torch.nn.functional.cosine_similarity(a, b, dim=-1).tolist()
+    out["same_speaker"] = _median_split_accuracy(cos, [ex.label for ex in test])
+
+    # genre: cosine to the mean representation of 16 training passages per genre
+    task = tasks["genre"]
+    protos = [[ex.texts[0] for ex in task.train if ex.label == g][:16] for g in range(task.n_classes)]
+    test = task.test[:n]
+    preds, _ = classify_by_similarity(model, tok, [ex.texts[0] for ex in test], protos)
+    out["genre"] = sum(p == ex.label for p, ex in zip(preds, test, strict=True)) / len(test)
+    return out
+
+
+def _median_split_accuracy(values: list[float], labels: list[int]) -> float:
+    cut = statistics.median(values)
+    return sum((v > cut) == bool(y) for v, y in zip(values, labels, strict=True)) / len(labels)
+
+
+# ------------------------------------------------------------------------------------- main
+def build_tokenizer(kind: str, text: str, vocab_size: int):
+    """A character tokenizer of the whole corpus, or a byte-level BPE trained on the pretraining text."""
+    if kind == "char":
+        return CharTokenizer.from_text(shakespeare())
+    return BPETokenizer().train(text, vocab_size, progress=False)
+
+
+def pretrain(args, tok, text: str) -> tuple[GPT, dict[int, GPT], dict[int, float], float]:
+    """Pretrain on ``text`` with gptmini.train, keeping a copy of the model at every evaluation."""
+    ids = torch.tensor(tok.encode(text))
+    cut = int(0.95 * len(ids))
+    config = GPTConfig(
+        vocab_size=tok.vocab_size,
+        block_size=args.block_size,
+        n_layer=args.n_layer,
+        n_head=4,
+        n_embd=args.n_embd,
+        dropout=0.0,
+        norm=args.norm,
+        name="bench-finetune",
+    )
+    torch.manual_seed(args.seed)
+    model = GPT(config)
+    print(
+        f"\nmodel: {args.norm}-LN, {args.n_layer} layers x {args.n_embd}, context {args.block_size} {args.tokenizer} "
+        f"tokens ({tok.vocab_size} in the vocabulary), {model.num_params() / 1e6:.2f}M parameters; "
+        f"pretraining text {len(ids):,} tokens; device {args.device}, {torch.get_num_threads()} thread(s)"
+    )
+    snapshots: dict[int, GPT] = {}
+    val_loss: dict[int, float] = {}
+
+    def keep(record: dict) -> None:
+        if record["kind"] == "eval":
+            snapshots[record["step"]] = copy.deepcopy(trainer.model).cpu().eval()
+            val_loss[record["step"]] = record["val_loss"]
+
+    train_config = TrainConfig(
+        batch_size=args.batch_size,
+        max_iters=args.pretrain_steps,
+        learning_rate=args.pretrain_lr,
+        min_lr=args.pretrain_lr / 10,
+        warmup_iters=min(100, args.pretrain_steps // 10),
+        eval_interval=max(1, args.pretrain_steps // args.snapshots),
+        eval_iters=4,
+        log_interval=50,
+        device=args.device,
+        progress=False,
+        seed=args.seed,
+    )
+    trainer = Trainer(model, ids[:cut], ids[cut:], train_config, callbacks=[keep])
+    t0 = time.perf_counter()
+    trainer.fit()
+    seconds = time.perf_counter() - t0
+    return trainer.model.eval(), snapshots, val_loss, seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tokenizer", choices=("bpe", "char"), default="bpe")
+    parser.add_argument("--vocab-size", type=int, default=1024, help="BPE vocabulary")
+    parser.add_argument("--norm", choices=("pre", "post"), default="pre")
+    parser.add_argument("--pretrain-steps", type=int, default=1200)
+    parser.add_argument("--pretrain-lr", type=float, default=3e-3)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--block-size", type=int, default=64)
+    parser.add_argument("--n-layer", type=int, default=3)
+    parser.add_argument("--n-embd", type=int, default=96)
+    parser.add_argument("--checkpoint", default=None, help="fine-tune this saved model (and its tokenizer) instead")
+    parser.add_argument("--n-train", type=int, default=512)
+    parser.add_argument("--n-test", type=int, default=256)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--ablation-tasks", default="genre,follows", help="tasks for the λ = 0 runs")
+    parser.add_argument("--layers-task", default="genre", help="task for the layers-transferred ablation")
+    parser.add_argument("--zero-shot-n", type=int, default=200)
+    parser.add_argument("--snapshots", type=int, default=4)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    started = time.perf_counter()
+
+    plays = shakespeare_plays()
+    train_plays, test_plays = split_plays(plays)
+    pretrain_text = "\n\n".join(p.text for p in train_plays)
+    tasks = shakespeare_tasks(args.n_train, args.n_test, args.seed, plays)
+    test_texts = [t for task in tasks.values() for ex in task.test for t in ex.texts]
+    print(
+        f"corpus: {len(plays)} plays; pretraining text = the {len(train_plays)} training plays "
+        f"({len(pretrain_text):,} characters); task test sets from the {len(test_plays)} held-out plays"
+    )
+    bloom = build_filter([pretrain_text], n=8)
+    print(
+        "8-gram overlap with the pretraining text (Bloom filter): task test sets "
+        f"{overlap([], test_texts, bloom=bloom):.2%}, whole held-out plays "
+        f"{overlap([], [p.text for p in test_plays], bloom=bloom):.2%}"
+    )
+    for task in tasks.values():
+        print(f"  {task!r}")
+
+    # ---------------------------------------------------------------- pretraining (or a checkpoint)
+    if args.checkpoint:
+        from gptmini.tokenizers import load_tokenizer
+
+        pretrained = GPT.from_pretrained(args.checkpoint).to(args.device)
+        tok = load_tokenizer(args.checkpoint)
+        snapshots, val_loss = {0: pretrained}, {0: float("nan")}
+        print(f"\nmodel: {args.checkpoint} (its pretraining text may include the held-out plays)")
+    else:
+        t0 = time.perf_counter()
+        tok = build_tokenizer(args.tokenizer, pretrain_text, args.vocab_size)
+        print(f"tokenizer: {args.tokenizer}, {tok.vocab_size} tokens ({time.perf_counter() - t0:.0f} s)")
+        pretrained, snapshots, val_loss, seconds = pretrain(args, tok, pretrain_text)
+        tokens = args.pretrain_steps * args.batch_size * args.block_size
+        print(
+            f"pretrained {args.pretrain_steps} steps ({tokens:,} tokens) in {seconds:.0f} s; "
+            f"val loss {val_loss[0]:.3f} -> {val_loss[max(val_loss)]:.3f}"
+        )
+    config = pretrained.config
+
+    # ---------------------------------------------------------------- zero-shot along pretraining
+    print("\nzero-shot task scores as pretraining proceeds (no task training):")
+    print(f"{'step':>6} {'val loss':>9} " + " ".join(f"{n:>13}" for n in TASK_NAMES))
+    for step in sorted(snapshots):
+        scores = zero_shot_scores(snapshots[step].to(args.device), tok, tasks, args.zero_shot_n)
+        print(f"{step:>6} {val_loss[step]:>9.3f} " + " ".join(f"{scores[n]:>13.3f}" for n in TASK_NAMES))
+    print(f"{'chance':>16} " + " ".join(f"{tasks[n].chance:>13.3f}" for n in TASK_NAMES))
+
+    # ---------------------------------------------------------------- fine-tuning
+    base = dict(
+        lr=args.lr, epochs=args.epochs, batch_size=32, lm_coef=0.5, seed=args.seed, device=args.device, eval_train=False
+    )
+
+    def run(gpt: GPT, name: str, **changes) -> float:
+        _, result = finetune_task(gpt, tok, tasks[name], FineTuneConfig(**{**base, **changes}))
+        return result.final_test_accuracy
+
+    torch.manual_seed(args.seed + 1)
+    scratch = GPT(config).to(args.device)
+    ablate = [t for t in args.ablation_tasks.split(",") if t]
+    print(
+        f"\nfine-tuning: {args.n_train} train / {args.n_test} test examples, {args.epochs} epochs, lr {args.lr}, "
+        "batch 32, classifier dropout 0.1, λ = 0.5 unless stated; test accuracy"
+    )
+    print(f"{'task':>13} {'chance':>7} {'scratch':>8} {'pretrained':>11} {'pre, λ=0':>9} {'seconds':>8}")
+    results = {}
+    for name in TASK_NAMES:
+        t = time.perf_counter()
+        acc_s = run(scratch, name)
+        acc_p = run(pretrained, name)
+        acc_0 = run(pretrained, name, lm_coef=0.0) if name in ablate else float("nan")
+        results[name] = (acc_s, acc_p, acc_0)
+        seconds = time.perf_counter() - t
+        print(f"{name:>13} {tasks[name].chance:>7.3f} {acc_s:>8.3f} {acc_p:>11.3f} {acc_0:>9.3f} {seconds:>8.0f}")
+
+    # ---------------------------------------------------------------- layers transferred
+    name = args.layers_task
+    if name:
+        print(f"\nlayers transferred ({name}, λ = 0.5; 0 = embeddings only, the rest re-initialised):")
+        for n_layers in range(config.n_layer + 1):
+            if n_layers == config.n_layer:
+                acc = results[name][1]
+            else:
+                acc = run(transfer_layers(pretrained, n_layers, seed=args.seed + 2), name)
+            print(f"  {n_layers} of {config.n_layer}: {acc:.3f}")
+    print(f"\ntotal {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,182 @@
+"""The Shakespeare fine-tuning tasks: right labels, balanced, split by play with no leakage, repeatable."""
+
+from collections import Counter
+
+import pytest
+
+from gptmini.data import Play
+from gptmini.tasks import GENRES, TASK_NAMES, Example, Task, build_task, load_glue_like, shakespeare_tasks, split_plays
+
+
+def _fake_plays():
+    """12 plays, 4 per genre; every line says which play, speaker and position it is, so labels can be checked."""
+    plays = []
+    for g, genre in enumerate(GENRES):
+        for p in range(4):
+            title = f"{genre} play {p}"
+            lines = []
+            for i in range(120):
+                speaker = f"S{(i // 3) % 4}"  # speeches of 3 lines, 4 speakers taking turns
+                lines.append((speaker, f"g{g} p{p} line {i} by {speaker}"))
+            plays.append(Play(title=title, genre=genre, text="", lines=lines))
+    return plays
+
+
+PLAYS = _fake_plays()
+WHERE = {line: (play.title, i, speaker) for play in PLAYS for i, (speaker, line) in enumerate(play.lines)}
+GENRE_OF = {play.title: play.genre for play in PLAYS}
+
+
+def test_split_is_by_play_stratified_and_fixed():
+    train, test = split_plays(PLAYS)
+    assert {p.title for p in train}.isdisjoint(p.title for p in test)
+    assert len(train) + len(test) == len(PLAYS)
+    assert Counter(p.genre for p in test) == {g: 1 for g in GENRES}  # round(0.25 * 4) per genre
+    again = split_plays(list(reversed(PLAYS)))
+    assert [p.title for p in again[1]] == [p.title for p in test]  # input order does not matter
+    with pytest.raises(ValueError, match="test_fraction"):
+        split_plays(PLAYS, test_fraction=1.0)
+
+
+def _test_titles():
+    return {p.title for p in split_plays(PLAYS)[1]}
+
+
+@pytest.mark.parametrize("name", TASK_NAMES)
+def test_no_test_line_comes_from_a_training_play(name):
+    task = build_task(name, n_train=120, n_test=40, plays=PLAYS)
+    test_titles = _test_titles()
+    for split, examples in (("train", task.train), ("test", task.test)):
+        for ex in examples:
+            for text in ex.texts:
+                for line in text.split("\n"):
+                    assert (WHERE[line][0] in test_titles) == (split == "test"), (split, line)
+
+
+@pytest.mark.parametrize("name, n_classes", [("genre", 3), ("follows", 2), ("same_speaker", 2), ("next_line", 4)])
+def test_labels_are_balanced_and_chance_is_reported(name, n_classes):
+    task = build_task(name, n_train=120, n_test=40, plays=PLAYS)
+    assert task.n_classes == n_classes and len(task.labels) == n_classes
+    assert len(task.train) == 120 and len(task.test) == 40
+    counts = Counter(ex.label for ex in task.train)
+    assert set(counts) == set(range(n_classes)) and max(counts.values()) - min(counts.values()) <= 1
+    assert task.chance == pytest.approx(max(Counter(ex.label for ex in task.test).values()) / 40)
+    assert task.chance <= 1 / n_classes + 1 / 40
+    assert len(set(ex.label for ex in task.train[:8])) > 1  # shuffled, not in label order
+
+
+def test_genre_labels():
+    task = build_task("genre", n_train=60, n_test=30, plays=PLAYS)
+    assert task.kind == "classification"
+    for ex in task.train + task.test:
+        lines = ex.texts[0].split("\n")
+        assert len(lines) == 4
+        titles = {WHERE[line][0] for line in lines}
+        assert len(titles) == 1 and GENRE_OF[titles.pop()] == GENRES[ex.label]
+        positions = [WHERE[line][1] for line in lines]
+        assert positions == list(range(positions[0], positions[0] + 4))  # consecutive lines
+
+
+def test_follows_labels():
+    task = build_task("follows", n_train=100, n_test=30, plays=PLAYS)
+    assert task.kind == "entailment"
+    for ex in task.train + task.test:
+        (ta, ia, _), (tb, ib, _) = WHERE[ex.texts[0]], WHERE[ex.texts[1]]
+        assert ta == tb
+        assert (ib == ia + 1) == (ex.label == 1)
+        if ex.label == 0:
+            assert abs(ib - ia) > 2
+
+
+def test_same_speaker_labels():
+    task = build_task("same_speaker", n_train=100, n_test=30, plays=PLAYS)
+    assert task.kind == "similarity"
+    for ex in task.train + task.test:
+        (ta, ia, sa), (tb, ib, sb) = WHERE[ex.texts[0]], WHERE[ex.texts[1]]
+        assert ta == tb and ia != ib
+        assert (sa == sb) == (ex.label == 1)
+
+
+def test_next_line_labels():
+    task = build_task("next_line", n_train=100, n_test=40, plays=PLAYS)
+    assert task.kind == "multiple_choice"
+    assert Counter(ex.label for ex in task.test) == {k: 10 for k in range(4)}
+    for ex in task.train + task.test:
+        context, choices = ex.texts[0].split("\n"), ex.texts[1:]
+        assert len(context) == 2 and len(choices) == 4 and len(set(choices)) == 4
+        last = WHERE[context[-1]][1]
+        right = WHERE[choices[ex.label]]
+        assert right[1] == last + 1 and right[0] == WHERE[context[-1]][0]
+        assert all(WHERE[c][1] != last + 1 for k, c in enumerate(choices) if k != ex.label)
+
+
+def test_tasks_are_repeatable_and_seeded():
+    one = build_task("next_line", n_train=50, n_test=20, plays=PLAYS, seed=0)
+    two = build_task("next_line", n_train=50, n_test=20, plays=PLAYS, seed=0)
+    other = build_task("next_line", n_train=50, n_test=20, plays=PLAYS, seed=1)
+    assert one.train == two.train and one.test == two.test
+    assert one.train != other.train
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="unknown task"):
+        build_task("sentiment", plays=PLAYS)
+    with pytest.raises(ValueError, match="positive"):
+        build_task("genre", n_train=0, plays=PLAYS)
+    with pytest.raises(ValueError, match="distinct"):  # 3 x 116 passage starts per genre in the train plays
+        build_task("genre", n_train=1500, plays=PLAYS)
+
+
+def test_real_corpus_tasks():
+    tasks = shakespeare_tasks(n_train=40, n_test=20)
+    assert list(tasks) == list(TASK_NAMES)
+    for task in tasks.values():
+        assert isinstance(task, Task) and len(task.train) == 40 and len(task.test) == 20
+        assert task.chance == pytest.approx(1 / task.n_classes, abs=0.05)
+        assert all(isinstance(ex, Example) and all(t.strip() for t in ex.texts) for ex in task.train)
+    from gptmini.data import shakespeare_plays
+
+    train, test = split_plays(shakespeare_plays())
+    assert len(test) >= 6 and {p.genre for p in test} == {p.genre for p in train}
+    # no line of a test example appears among the training plays' lines
+    train_lines = {line for play in train for _, line in play.lines}
+    leaked = [ex for ex in tasks["next_line"].test if ex.texts[1 + ex.label] in train_lines]
+    assert len(leaked) <= 1  # a stock line ("Exeunt" is dropped, but "My lord?" is not) may recur by chance
+
+
+def test_real_loader_needs_datasets(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "datasets", None)  # as if the package were not installed
+    with pytest.raises(ImportError, match="shakespeare_tasks"):
+        load_glue_like("sst2")
+    with pytest.raises(ValueError, match="unknown dataset"):
+        load_glue_like("imagenet")
+
+
+def test_max_chars_keeps_pairs_and_choices_short():
+    # only lines 0-9 of each fake play are 18 characters or shorter ("g0 p0 line 7 by S1")
+    follows = build_task("follows", n_train=30, n_test=10, plays=PLAYS, max_chars=18)
+    assert all(len(t) <= 18 for ex in follows.train + follows.test for t in ex.texts)
+    next_line = build_task("next_line", n_train=30, n_test=10, plays=PLAYS, max_chars=18)
+    assert all(len(t) <= 18 for ex in next_line.train + next_line.test for t in ex.texts[1:])
+    assert any(len(t) > 18 for ex in build_task("follows", 30, 10, plays=PLAYS).train for t in ex.texts)
+
+
+def test_other_play_distractors():
+    follows = build_task("follows", n_train=60, n_test=20, plays=PLAYS, distractors="other_play")
+    for ex in follows.train + follows.test:
+        (ta, ia, _), (tb, ib, _) = WHERE[ex.texts[0]], WHERE[ex.texts[1]]
+        assert (ta == tb and ib == ia + 1) if ex.label else ta != tb
+    speaker = build_task("same_speaker", n_train=60, n_test=20, plays=PLAYS, distractors="other_play")
+    for ex in speaker.train + speaker.test:
+        (ta, _, sa), (tb, _, sb) = WHERE[ex.texts[0]], WHERE[ex.texts[1]]
+        assert (ta == tb and sa == sb) if ex.label else ta != tb
+    next_line = build_task("next_line", n_train=60, n_test=20, plays=PLAYS, distractors="other_play")
+    test_titles = _test_titles()
+    for ex in next_line.train + next_line.test:
+        title = WHERE[ex.texts[0].split("\n")[-1]][0]
+        others = [WHERE[c][0] for k, c in enumerate(ex.texts[1:]) if k != ex.label]
+        assert all(t != title and (t in test_titles) == (title in test_titles) for t in others)
+    with pytest.raises(ValueError, match="distractors"):
+        build_task("follows", plays=PLAYS, distractors="elsewhere")
