@@ -37,7 +37,7 @@ class CLIError(Exception):
 def preset_data(name: str, val_fraction: float = 0.1, progress: bool = True) -> tuple[Any, Any, Any, Any]:
     """(tokenizer, GPTConfig, train ids, val ids) for a classroom preset, from the bundled corpus only.
 
-    - ``shakespeare-char``: one id per character of the corpus (about 70);
+    - ``shakespeare-char``: one id per character of the corpus (about 70); ``gpt1-shakespeare`` too (post-LN);
     - ``shakespeare-bpe``: a 1,024-token byte-level BPE trained on the corpus (notebook 06's tokenizer);
     - ``tiny``: characters of the first 200,000 characters, for tests and fast mode.
     The split is by position (the last 10 % is validation), so it is the same on every machine.

@@ -110,6 +110,10 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
         "classroom: characters of Shakespeare, 4 layers x 128, 64 context (trains on a CPU in minutes)",
         dict(vocab_size=128, block_size=64, n_layer=4, n_head=4, n_embd=128, dropout=0.0, norm="pre"),
     ),
+    "gpt1-shakespeare": (
+        "classroom GPT-1: the shakespeare-char model with post-LN, as notebook 05 trains it",
+        dict(vocab_size=128, block_size=64, n_layer=4, n_head=4, n_embd=128, dropout=0.0, norm="post"),
+    ),
     "shakespeare-bpe": (
         "classroom: a 1,024-token BPE of Shakespeare, 4 layers x 192, 128 context",
         dict(vocab_size=1024, block_size=128, n_layer=4, n_head=6, n_embd=192, dropout=0.0, norm="pre"),

@@ -135,6 +135,12 @@ TRAIN_PRESETS: dict[str, dict[str, Any]] = {
         batch_size=12, max_iters=2000, learning_rate=1e-3, min_lr=1e-4, warmup_iters=100, weight_decay=0.1,
         betas=(0.9, 0.99), eval_interval=250, eval_iters=20, log_interval=10,
     ),
+    # Notebook 05's GPT-1 (post-LN); `python -m gptmini train --preset gpt1-shakespeare` writes the checkpoint
+    # notebooks 00, 03, 04, 07, 09 and 10 look for, so a teacher can prepare it before class.
+    "gpt1-shakespeare": dict(
+        batch_size=12, max_iters=2000, learning_rate=1e-3, min_lr=1e-4, warmup_iters=100, weight_decay=0.1,
+        betas=(0.9, 0.99), eval_interval=250, eval_iters=20, log_interval=10,
+    ),
     # BPE tokens carry ~3-4 characters each, so fewer steps of 128-token windows see as much text.
     "shakespeare-bpe": dict(
         batch_size=12, max_iters=1500, learning_rate=1e-3, min_lr=1e-4, warmup_iters=100, weight_decay=0.1,

@@ -2,8 +2,8 @@
 
 It checks what Python-level tests cannot: that the widget JavaScript loads offline in JupyterLab 4, the
 sliders and images appear, and moving a slider reaches the kernel and changes the picture; and that the
-live loss plot appears and updates while a cell is still training. It also saves the README's screenshots
-into ``assets/``.
+live loss plot appears and updates while a cell is still training. It saves screenshots too: the README's
+pictures come from ``GPTMINI_SCREENSHOTS=assets python -m pytest tests/test_browser.py``.
 
 Needs Debian's ``chromium`` (``apt-get install -y chromium``); Playwright is only the driver, it never
 downloads a browser. Without Chromium the test fails when ``$CI`` is set and is skipped, loudly, otherwise.
@@ -30,7 +30,9 @@ pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "tests" / "data" / "widgets_demo.ipynb"
-ASSETS = ROOT / "assets"
+# Screenshots go to a temporary folder, so running the tests leaves the checkout clean;
+# GPTMINI_SCREENSHOTS=assets refreshes the README's pictures.
+ASSETS = Path(os.environ["GPTMINI_SCREENSHOTS"]).resolve() if os.environ.get("GPTMINI_SCREENSHOTS") else None
 CHROMIUM = Path(os.environ.get("GPTMINI_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -172,11 +174,12 @@ def move_slider(page, slider) -> str:
     return readout.inner_text()
 
 
-def test_widgets_render_and_react_in_jupyterlab(lab):
+def test_widgets_render_and_react_in_jupyterlab(lab, tmp_path):
     from playwright.sync_api import sync_playwright
 
     base, token, log = lab
-    ASSETS.mkdir(exist_ok=True)
+    shots = ASSETS or tmp_path
+    shots.mkdir(exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         try:
@@ -217,7 +220,7 @@ def test_widgets_render_and_react_in_jupyterlab(lab):
             assert query.locator("button.mod-active").count() == 1
             wait_for_new_image(page, att_image, first)
             assert "query 18" in attention.locator(".widget-html").last.inner_text()
-            attention.screenshot(path=str(ASSETS / "attention_explorer.png"))
+            attention.screenshot(path=str(shots / "attention_explorer.png"))
 
             # --- sampling explorer: three filter sliders, the chart follows them, the button samples
             sampling.scroll_into_view_if_needed()
@@ -239,7 +242,7 @@ def test_widgets_render_and_react_in_jupyterlab(lab):
                 arg=[text_area.element_handle(), before],
             )
             wait_for_new_image(page, samp_image, changed)  # the chart now shows the next token's distribution
-            sampling.screenshot(path=str(ASSETS / "sampling_explorer.png"))
+            sampling.screenshot(path=str(shots / "sampling_explorer.png"))
 
             # --- the live loss plot: shown by the trainer's first callback, redrawn while it trains
             live = outputs.nth(2)
@@ -247,10 +250,10 @@ def test_widgets_render_and_react_in_jupyterlab(lab):
             live.scroll_into_view_if_needed()
             page.wait_for_function("(el) => el.innerText.includes('step 20')", arg=live.element_handle())
             assert "val loss" in live.inner_text()
-            live.screenshot(path=str(ASSETS / "live_loss_plot.png"))
+            live.screenshot(path=str(shots / "live_loss_plot.png"))
         finally:
             browser.close()
     errors = [line for line in log.read_text().splitlines() if "Traceback" in line]
     assert not errors, f"the server logged errors:\n{log.read_text()[-3000:]}"
     for name in ("attention_explorer.png", "sampling_explorer.png", "live_loss_plot.png"):
-        assert (ASSETS / name).read_bytes().startswith(b"\x89PNG")
+        assert (shots / name).read_bytes().startswith(b"\x89PNG")
