@@ -61,7 +61,7 @@ class CausalSelfAttention(nn.Module):
                 q,
                 k,
                 v,
-                attn_mask=None if past is None else causal_mask(t, k.size(2), x.device),
+                attn_mask=None if past is None or t == 1 else causal_mask(t, k.size(2), x.device),
                 dropout_p=self.dropout if self.training else 0.0,
                 is_causal=past is None,
             )
