@@ -63,7 +63,8 @@ def main() -> None:
         hf.generate(prompt, max_new_tokens=4, do_sample=False, pad_token_id=0)
         with torch.no_grad():
             seconds = timed(
-                lambda: hf.generate(prompt, max_new_tokens=n, min_new_tokens=n, do_sample=False, pad_token_id=0)
+                lambda: hf.generate(prompt, max_new_tokens=n, min_new_tokens=n, do_sample=False, pad_token_id=0),
+                args.repeats,
             )
         results["transformers, KV cache"] = n / seconds
     for label, tps in results.items():
