@@ -27,8 +27,8 @@ EXPECTED = [
     "06_byte_pair_encoding.ipynb",
     "07_gpt1_finetuning.ipynb",
     "08_gpt1_to_gpt2.ipynb",
-    "09_gpt2_weights_and_decoding.ipynb",
-    "10_zero_shot_and_few_shot.ipynb",
+    "09_real_gpt2_weights_and_decoding.ipynb",
+    "10_zero_and_few_shot.ipynb",
 ]
 CELL_TIMEOUT_S = 600
 TIMES: dict[str, float] = {}
@@ -41,6 +41,11 @@ SOLUTION_NOTEBOOKS = [
     "03_masked_self_attention.ipynb",
     "04_multihead_attention_and_block.ipynb",
     "05_gpt1_pretraining.ipynb",
+    "06_byte_pair_encoding.ipynb",
+    "07_gpt1_finetuning.ipynb",
+    "08_gpt1_to_gpt2.ipynb",
+    "09_real_gpt2_weights_and_decoding.ipynb",
+    "10_zero_and_few_shot.ipynb",
 ]
 
 

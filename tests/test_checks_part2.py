@@ -1,0 +1,303 @@
+"""The check helpers of notebooks 06–10 pass a correct answer and fail a wrong one, naming the mistake."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import regex
+import torch
+import torch.nn.functional as F
+
+from gptmini.checks import part2
+from gptmini.tokenizers import GPT2_PATTERN
+
+
+def run(check, *args, capsys=None):
+    result = check(*args)
+    out = capsys.readouterr().out if capsys is not None else ""
+    return result, out
+
+
+# ------------------------------------------------------------------------------------------- BPE
+def learner_bpe(text, num_merges, tie_break=True, recount=True):
+    """The notebook-06 trainer, written independently of gptmini's (plain recount per merge)."""
+    ids = list(text.encode("utf-8"))
+    merges = []
+    for i in range(num_merges):
+        counts = Counter(zip(ids, ids[1:], strict=False))
+        if tie_break:
+            pair = min(counts, key=lambda p: (-counts[p], p))
+        else:
+            pair = counts.most_common(1)[0][0]  # ties go to the pair seen first: a different rule
+        new_id = 256 + i
+        out, j = [], 0
+        while j < len(ids):
+            if j + 1 < len(ids) and (ids[j], ids[j + 1]) == pair:
+                out.append(new_id)
+                j += 2
+            else:
+                out.append(ids[j])
+                j += 1
+        merges.append((pair, new_id, counts[pair]))
+        ids = out
+    return merges
+
+
+def test_bpe_merges_pass_and_tie_break_failure(capsys):
+    assert part2.check_bpe_merges(learner_bpe)
+    out = capsys.readouterr().out
+    assert "✅" in out and "❌" not in out
+
+    result = part2.check_bpe_merges(lambda t, n: learner_bpe(t, n, tie_break=False))
+    out = capsys.readouterr().out
+    assert not result
+    assert "tied" in out and "smaller pair" in out
+
+
+def test_bpe_merges_wrong_shape_and_exception(capsys):
+    assert not part2.check_bpe_merges(lambda t, n: "nope")
+    assert "list of ((a, b), new_id, count)" in capsys.readouterr().out
+    assert not part2.check_bpe_merges(lambda t, n: 1 / 0)
+    assert "ZeroDivisionError" in capsys.readouterr().out
+    assert not part2.check_bpe_merges(lambda t, n: learner_bpe(t, n - 1))
+    assert "merges, expected" in capsys.readouterr().out
+
+
+def learner_encode(text, merges, order_by_rank=True):
+    ids = list(text.encode("utf-8"))
+    while len(ids) >= 2:
+        pairs = list(zip(ids, ids[1:], strict=False))
+        if order_by_rank:
+            pair = min(pairs, key=lambda p: merges.get(p, math.inf))
+        else:  # wrong: merge the most frequent pair of *this* text
+            known = [p for p in pairs if p in merges]
+            pair = Counter(known).most_common(1)[0][0] if known else pairs[0]
+        if pair not in merges:
+            break
+        out, j = [], 0
+        while j < len(ids):
+            if j + 1 < len(ids) and (ids[j], ids[j + 1]) == pair:
+                out.append(merges[pair])
+                j += 2
+            else:
+                out.append(ids[j])
+                j += 1
+        ids = out
+    return ids
+
+
+def test_bpe_encode(capsys):
+    assert part2.check_bpe_encode(learner_encode)
+    capsys.readouterr()
+    assert not part2.check_bpe_encode(lambda t, m: learner_encode(t, m, order_by_rank=False))
+    assert "earliest-learned merge" in capsys.readouterr().out
+    assert not part2.check_bpe_encode(lambda t, m: list(t.encode("utf-8")))  # no merges at all
+    capsys.readouterr()
+
+
+def test_gpt2_split(capsys):
+    assert part2.check_gpt2_split(lambda t: regex.findall(GPT2_PATTERN, t))
+    capsys.readouterr()
+    assert not part2.check_gpt2_split(str.split)
+    assert "join back" in capsys.readouterr().out
+    assert not part2.check_gpt2_split(lambda t: regex.findall(r"\S+\s*|\s+", t))
+    out = capsys.readouterr().out
+    assert "❌" in out
+
+
+# ------------------------------------------------------------------------------------ fine-tuning
+def test_classification_transform(capsys):
+    assert part2.check_classification_transform(lambda ids, sp: [sp.start, *ids, sp.extract])
+    capsys.readouterr()
+    assert not part2.check_classification_transform(lambda ids, sp: [*ids, sp.extract])
+    assert "start token" in capsys.readouterr().out
+    assert not part2.check_classification_transform(lambda ids, sp: [sp.start, *ids])
+    assert "extract" in capsys.readouterr().out
+
+
+def test_entailment_transform(capsys):
+    assert part2.check_entailment_transform(lambda p, h, sp: [sp.start, *p, sp.delimiter, *h, sp.extract])
+    capsys.readouterr()
+    assert not part2.check_entailment_transform(lambda p, h, sp: [sp.start, *p, *h, sp.extract])
+    assert "delimiter" in capsys.readouterr().out
+
+
+def test_l3_loss(capsys):
+    def right(logits, labels, lm_loss, lam):
+        return F.cross_entropy(logits, labels) + lam * lm_loss
+
+    def swapped(logits, labels, lm_loss, lam):
+        return lm_loss + lam * F.cross_entropy(logits, labels)
+
+    assert part2.check_l3_loss(right)
+    capsys.readouterr()
+    assert not part2.check_l3_loss(swapped)
+    assert "auxiliary" in capsys.readouterr().out
+
+
+# ----------------------------------------------------------------------------------------- GPT-2
+def test_pre_ln_block(capsys):
+    def pre(block, x):
+        x = x + block.attn(block.ln_1(x))[0]
+        return x + block.mlp(block.ln_2(x))
+
+    def post(block, x):
+        x = block.ln_1(x + block.attn(x)[0])
+        return block.ln_2(x + block.mlp(x))
+
+    assert part2.check_pre_ln_block(pre)
+    capsys.readouterr()
+    assert not part2.check_pre_ln_block(post)
+    assert "post-LN" in capsys.readouterr().out
+
+
+def test_residual_init(capsys):
+    assert part2.check_residual_init(lambda n: 0.02 / math.sqrt(2 * n))
+    assert "fresh 12-layer" in capsys.readouterr().out
+    assert not part2.check_residual_init(lambda n: 0.02 / math.sqrt(n))
+    assert "two" in capsys.readouterr().out
+
+
+# -------------------------------------------------------------------------------------- decoding
+def my_top_k(logits, k):
+    kth = torch.sort(logits, dim=-1, descending=True).values[..., k - 1 : k]
+    return torch.where(logits >= kth, logits, torch.tensor(float("-inf")))
+
+
+def my_top_p(logits, p, drop_crossing=False):
+    probs = logits.softmax(-1)
+    sorted_p, order = probs.sort(dim=-1, descending=True)
+    before = sorted_p.cumsum(-1) - sorted_p
+    remove_sorted = (before + sorted_p > p) if drop_crossing else (before >= p)
+    if drop_crossing:
+        remove_sorted[..., 0] = False
+    remove = torch.zeros_like(remove_sorted).scatter(-1, order, remove_sorted)
+    return logits.masked_fill(remove, float("-inf"))
+
+
+def test_temperature(capsys):
+    assert part2.check_temperature(lambda logits, t: logits / t)
+    capsys.readouterr()
+    assert not part2.check_temperature(lambda logits, t: logits * t)
+    assert "divide" in capsys.readouterr().out
+
+
+def test_top_k(capsys):
+    assert part2.check_top_k(my_top_k)
+    capsys.readouterr()
+    assert not part2.check_top_k(lambda logits, k: my_top_k(logits, k + 1))
+    assert "keeps" in capsys.readouterr().out
+    # strict ">" drops ties at the k-th value, and k-1 tokens remain
+    wrong = (
+        lambda logits, k: torch.where(  # noqa: E731
+            logits > torch.topk(logits, k).values[..., -1:], logits, torch.tensor(float("-inf"))
+        )
+    )
+    assert not part2.check_top_k(wrong)
+    assert "k-th largest" in capsys.readouterr().out
+
+
+def test_top_p(capsys):
+    assert part2.check_top_p(my_top_p)
+    capsys.readouterr()
+    assert not part2.check_top_p(lambda logits, p: my_top_p(logits, p, drop_crossing=True))
+    out = capsys.readouterr().out
+    assert "past p" in out
+
+
+def test_greedy_decode(capsys, tiny_model):
+    def greedy(model, ids, steps):
+        ids = list(ids)
+        for _ in range(steps):
+            logits, _ = model(torch.tensor([ids]))
+            ids.append(int(logits[0, -1].argmax()))
+        return ids
+
+    def stale_cache(model, ids, steps):  # forgets to feed the new token back: x never changes
+        ids = list(ids)
+        x, _, _ = model.hidden_states(torch.tensor([ids]))
+        for _ in range(steps):
+            ids.append(int(model.lm_head(x[:, -1]).argmax()))
+        return ids
+
+    assert part2.check_greedy_decode(greedy, tiny_model, [1, 2, 3])
+    capsys.readouterr()
+    assert not part2.check_greedy_decode(lambda m, ids, n: greedy(m, ids, n)[len(ids) :], tiny_model, [1, 2, 3])
+    assert "only the new tokens" in capsys.readouterr().out
+    assert not part2.check_greedy_decode(stale_cache)
+    assert "feed the new token back" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------------------ prompting
+def test_continuation_logprob(capsys, tiny_model):
+    @torch.no_grad()
+    def right(model, context, continuation):
+        ids = torch.tensor([context + continuation])
+        logits, _ = model(ids)
+        logp = logits[0].log_softmax(-1)
+        start = len(context)
+        return sum(float(logp[start + j - 1, tok]) for j, tok in enumerate(continuation))
+
+    @torch.no_grad()
+    def off_by_one(model, context, continuation):
+        ids = torch.tensor([context + continuation])
+        logits, _ = model(ids)
+        logp = logits[0].log_softmax(-1)
+        return sum(float(logp[len(context) + j - 2, tok]) for j, tok in enumerate(continuation))
+
+    assert part2.check_continuation_logprob(right, tiny_model)
+    capsys.readouterr()
+    assert not part2.check_continuation_logprob(off_by_one, tiny_model)
+    assert "one position" in capsys.readouterr().out
+
+
+def test_token_f1(capsys):
+    from gptmini.metrics import normalize_answer
+
+    def f1(pred, ref):
+        p, r = normalize_answer(pred).split(), normalize_answer(ref).split()
+        common = sum((Counter(p) & Counter(r)).values())
+        if common == 0:
+            return 0.0
+        precision, recall = common / len(p), common / len(r)
+        return 2 * precision * recall / (precision + recall)
+
+    def no_normalising(pred, ref):
+        p, r = pred.split(), ref.split()
+        common = sum((Counter(p) & Counter(r)).values())
+        return 0.0 if common == 0 else 2 * common / (len(p) + len(r))
+
+    assert part2.check_token_f1(f1)
+    capsys.readouterr()
+    assert not part2.check_token_f1(no_normalising)
+    assert "normalise" in capsys.readouterr().out
+
+
+def test_training_flops(capsys):
+    assert part2.check_training_flops(lambda n, d: 6 * n * d)
+    capsys.readouterr()
+    assert not part2.check_training_flops(lambda n, d: 2 * n * d)
+    assert "backward" in capsys.readouterr().out
+
+
+def test_misuse_raises():
+    import pytest
+
+    with pytest.raises(TypeError, match="function"):
+        part2.check_top_k("not a function")
+
+
+def test_every_check_is_exported():
+    names = [n for n in dir(part2) if n.startswith("check_")]
+    assert sorted(names) == sorted(part2.__all__)
+
+
+def test_pre_ln_check_does_not_depend_on_callers_seed(capsys):
+    def pre(block, x):
+        x = x + block.attn(block.ln_1(x))[0]
+        return x + block.mlp(block.ln_2(x))
+
+    for seed in (1, 123):
+        torch.manual_seed(seed)
+        assert part2.check_pre_ln_block(pre)
