@@ -11,7 +11,7 @@ import random
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import torch
 
@@ -20,6 +20,10 @@ from .device import describe, get_device
 MODES = ("fast", "classroom", "full")
 REPO_URL = "https://github.com/gptmini/gptmini"
 T = TypeVar("T")
+
+if TYPE_CHECKING:  # only for type hints: importing the model here would slow down `import gptmini.course`
+    from .model import GPT
+    from .tokenizers import Tokenizer
 
 
 def mode() -> str:
@@ -73,3 +77,69 @@ def setup(seed: int = 1337, device: str | None = None) -> Setup:
     info = Setup(mode=mode(), device=get_device(device), seed=seed)
     print(info)
     return info
+
+
+#: Which notebook writes each course checkpoint, for the one-line description of where a model came from.
+_MADE_BY = {"gpt1-shakespeare": "notebook 05", "gpt2-shakespeare": "notebook 08"}
+
+
+def course_model(
+    names: str | tuple[str, ...] = ("gpt1-shakespeare",),
+    *,
+    steps: int | None = None,
+    unk: str | None = None,
+    device: str | torch.device | None = None,
+) -> tuple[GPT, Tokenizer, str]:
+    """The course's Shakespeare model: ``(model in eval mode, tokenizer, where it came from in one line)``.
+
+    Later notebooks need *a* trained model without depending on an earlier one having run (a fresh Colab
+    session, a skipped notebook). So: the first checkpoint among ``names`` that exists, else a small
+    character-level GPT-1 trained on the spot (``steps`` from the mode unless given), weaker but enough for
+    every cell to run. ``unk`` (e.g. ``" "``) makes a character tokenizer map characters it has never seen to
+    that character instead of raising, for prompts that are not Shakespeare.
+    """
+    from .config import GPTConfig
+    from .model import GPT
+    from .tokenizers import CharTokenizer, load_tokenizer
+
+    names = (names,) if isinstance(names, str) else tuple(names)  # one name given as a string is a common slip
+    target = get_device(None if device is None else str(device))
+    for name in names:
+        folder = checkpoint_dir(name)
+        if (folder / "model.safetensors").exists():
+            model, tok = GPT.from_pretrained(folder, device=target), load_tokenizer(folder)
+            source = f"the {name} checkpoint from {_MADE_BY.get(name, 'an earlier run')} ({folder})"
+            break
+    else:
+        from .data import encode_corpus, shakespeare, train_val_split
+        from .train import train
+
+        steps = by_mode(fast=60, classroom=600, full=2000) if steps is None else steps
+        print(
+            f"no checkpoint {' or '.join(names)} found: training a small GPT-1 for {steps} steps "
+            f"(`python -m gptmini train --preset gpt1-shakespeare` or notebook 05 makes a better one)"
+        )
+        text = shakespeare()
+        tok = CharTokenizer.from_text(text)
+        train_ids, val_ids = train_val_split(encode_corpus(tok, text))
+        config = GPTConfig.preset("gpt1-shakespeare", vocab_size=tok.vocab_size, n_layer=2, n_embd=64)
+        model = GPT(config)
+        history = train(
+            model,
+            train_ids,
+            val_ids,
+            preset="gpt1-shakespeare",
+            max_iters=steps,
+            warmup_iters=min(100, steps // 4),
+            eval_interval=steps,
+            eval_iters=5,
+            device=str(target),
+            progress=False,
+        )
+        source = (
+            f"a small character-level GPT-1 trained just now for {steps} steps "
+            f"(validation loss {history.final_val_loss:.2f} nats per character)"
+        )
+    if unk is not None and isinstance(tok, CharTokenizer):
+        tok = CharTokenizer(tok.itos, unk=unk)  # raises if unk is not one of its characters
+    return model.eval(), tok, source

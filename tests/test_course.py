@@ -1,0 +1,53 @@
+"""course_model: a course checkpoint when one exists, else a small model trained on the spot."""
+
+import pytest
+import torch
+
+from gptmini import GPT, GPTConfig
+from gptmini.course import checkpoint_dir, course_model
+from gptmini.pretrained import save_pretrained
+from gptmini.tokenizers import CharTokenizer
+
+
+@pytest.fixture
+def empty_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("GPTMINI_HOME", str(tmp_path))
+    monkeypatch.setenv("GPTMINI_MODE", "fast")
+    return tmp_path
+
+
+def test_trains_when_no_checkpoint(empty_home, capsys):
+    torch.manual_seed(0)
+    model, tok, source = course_model(("gpt2-shakespeare", "gpt1-shakespeare"), steps=3, unk=" ", device="cpu")
+    printed = capsys.readouterr().out
+    assert "no checkpoint" in printed and "python -m gptmini train --preset gpt1-shakespeare" in printed
+    assert "trained just now for 3 steps" in source
+    assert not model.training and model.config.norm == "post"
+    assert isinstance(tok, CharTokenizer) and tok.vocab_size == model.config.vocab_size
+    assert tok.encode("€") == tok.encode(" ")  # unk: a character Shakespeare never wrote becomes a space
+    out = model.generate(tok.encode("ROMEO:\n"), max_new_tokens=10, temperature=0)
+    assert len(out) == len("ROMEO:\n") + 10
+    assert tok.decode(out).startswith("ROMEO:\n")
+    assert not list(empty_home.glob("checkpoints/*")), "training on the spot must not write a checkpoint"
+
+
+def test_loads_first_existing_checkpoint(empty_home, capsys):
+    tok = CharTokenizer.from_text("abcdefgh \n")
+    torch.manual_seed(1)
+    saved = GPT(GPTConfig.preset("tiny", vocab_size=tok.vocab_size)).eval()
+    folder = checkpoint_dir("gpt1-shakespeare")
+    save_pretrained(saved, folder)
+    tok.save(folder)
+
+    model, loaded_tok, source = course_model(("gpt2-shakespeare", "gpt1-shakespeare"), device="cpu")
+    assert capsys.readouterr().out == ""  # nothing trained
+    assert "gpt1-shakespeare" in source and "notebook 05" in source and str(folder) in source
+    assert loaded_tok.itos == tok.itos and loaded_tok.unk is None
+    ids = torch.tensor([tok.encode("bad cafe\nhead")])
+    with torch.no_grad():
+        torch.testing.assert_close(model(ids)[0], saved(ids)[0], rtol=0, atol=0)
+
+    _, with_unk, _ = course_model("gpt1-shakespeare", unk=" ", device="cpu")  # one name as a plain string
+    assert with_unk.encode("z") == tok.encode(" ")
+    with pytest.raises(ValueError, match="unk"):
+        course_model(unk="#", device="cpu")  # not one of the checkpoint's characters
