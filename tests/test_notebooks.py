@@ -33,20 +33,8 @@ EXPECTED = [
 CELL_TIMEOUT_S = 600
 TIMES: dict[str, float] = {}
 # Notebooks whose "Your turn" solutions are run and re-checked (each solution sits in a <details> cell
-# right after its check cell, as ```python blocks). Add a notebook here once its solutions follow that form.
-SOLUTION_NOTEBOOKS = [
-    "00_setup_and_tour.ipynb",
-    "01_text_to_tokens.ipynb",
-    "02_embeddings.ipynb",
-    "03_masked_self_attention.ipynb",
-    "04_multihead_attention_and_block.ipynb",
-    "05_gpt1_pretraining.ipynb",
-    "06_byte_pair_encoding.ipynb",
-    "07_gpt1_finetuning.ipynb",
-    "08_gpt1_to_gpt2.ipynb",
-    "09_real_gpt2_weights_and_decoding.ipynb",
-    "10_zero_and_few_shot.ipynb",
-]
+# right after its check cell, as ```python blocks): all of them.
+SOLUTION_NOTEBOOKS = EXPECTED
 
 
 def notebook_paths() -> list[Path]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import unicodedata
 from collections.abc import Collection, Iterator
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -151,3 +152,25 @@ def read_json(path: str | Path, expected_type: str | None = None) -> dict[str, A
     if expected_type is not None and payload["type"] != expected_type:
         raise ValueError(f"{source} holds a {payload['type']!r} tokenizer, not {expected_type!r}")
     return payload
+
+
+def merge_by_rank(symbols: list[str], ranks: dict[tuple[str, str], int]) -> list[str]:
+    """Apply learned merges best-first: merge the adjacent pair with the lowest rank, until none is a merge.
+
+    Order matters: a merge learned early (low rank) must happen before later merges that build on it,
+    which is why this is not a single left-to-right pass. GPT-1 and GPT-2 encode words with this loop.
+    """
+    while len(symbols) > 1:
+        best = min(pairwise(symbols), key=lambda pair: ranks.get(pair, float("inf")))
+        if best not in ranks:
+            break
+        merged, i = [], 0
+        while i < len(symbols):
+            if i + 1 < len(symbols) and (symbols[i], symbols[i + 1]) == best:
+                merged.append(symbols[i] + symbols[i + 1])
+                i += 2
+            else:
+                merged.append(symbols[i])
+                i += 1
+        symbols = merged
+    return symbols

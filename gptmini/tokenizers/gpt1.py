@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from itertools import pairwise
 from pathlib import Path
 
 import regex
 
-from .base import AllowedSpecial, read_json, resolve_special, split_special, token_label, write_json
+from .base import AllowedSpecial, merge_by_rank, read_json, resolve_special, split_special, token_label, write_json
 
 WORD_END = "</w>"
 HUB_NAME = "openai-community/openai-gpt"
@@ -133,21 +132,7 @@ class GPT1Tokenizer:
     def bpe(self, word: str) -> list[str]:
         """Split a word into characters (the last one carrying ``</w>``), then apply merges best-first."""
         symbols = [*word[:-1], word[-1] + WORD_END]
-        while len(symbols) > 1:
-            pairs = list(pairwise(symbols))
-            best = min(pairs, key=lambda pair: self.ranks.get(pair, len(self.ranks)))
-            if best not in self.ranks:
-                break
-            merged, i = [], 0
-            while i < len(symbols):
-                if i + 1 < len(symbols) and (symbols[i], symbols[i + 1]) == best:
-                    merged.append(symbols[i] + symbols[i + 1])
-                    i += 2
-                else:
-                    merged.append(symbols[i])
-                    i += 1
-            symbols = merged
-        return symbols
+        return merge_by_rank(symbols, self.ranks)
 
     def _encode_word(self, word: str) -> list[int]:
         ids = self.cache.get(word)

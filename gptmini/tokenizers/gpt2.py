@@ -18,7 +18,6 @@ import importlib.util
 import json
 from collections.abc import Iterable
 from functools import lru_cache
-from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +27,7 @@ from .base import (
     GPT2_PATTERN,
     AllowedSpecial,
     fix_surrogates,
+    merge_by_rank,
     read_json,
     resolve_special,
     split_special,
@@ -133,21 +133,7 @@ class GPT2Tokenizer:
     # ------------------------------------------------------------------------------ pure Python BPE
     def bpe(self, symbols: list[str]) -> list[str]:
         """Merge the adjacent pair with the best (lowest) rank, again and again, until no pair is a merge."""
-        while len(symbols) > 1:
-            pairs = list(pairwise(symbols))
-            best = min(pairs, key=lambda pair: self.bpe_ranks.get(pair, float("inf")))
-            if best not in self.bpe_ranks:
-                break
-            merged, i = [], 0
-            while i < len(symbols):
-                if i + 1 < len(symbols) and (symbols[i], symbols[i + 1]) == best:
-                    merged.append(symbols[i] + symbols[i + 1])
-                    i += 2
-                else:
-                    merged.append(symbols[i])
-                    i += 1
-            symbols = merged
-        return symbols
+        return merge_by_rank(symbols, self.bpe_ranks)
 
     def encode_chunk(self, chunk: str) -> list[int]:
         """One pre-tokenised chunk -> ids. Cached: most chunks of a text are words seen before."""
