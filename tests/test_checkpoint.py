@@ -25,15 +25,6 @@ from gptmini.pretrained import CheckpointError
 from gptmini.tokenizers import CharTokenizer
 from gptmini.train import TrainConfig, Trainer
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 TEXT = "to be, or not to be: that is the question.\nwhether 'tis nobler in the mind to suffer\n" * 40
 
 

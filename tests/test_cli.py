@@ -13,14 +13,6 @@ from gptmini.cli import main
 from gptmini.pretrained import DownloadError
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """One short CLI training run shared by the tests below (its printed output is kept)."""

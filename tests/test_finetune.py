@@ -33,15 +33,6 @@ SP = SpecialTokens.for_vocab(64)  # <s> = 64, $ = 65, <e> = 66
 S, D, E = 64, 65, 66
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models gain nothing from threads; on a busy shared CPU two threads make a step many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture
 def grown(tiny_model):
     model = copy.deepcopy(tiny_model)

@@ -20,15 +20,6 @@ from gptmini.train import (
 )
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models gain nothing from threads, and on a busy machine two threads are several times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def cyclic_data(n: int = 4000, period: int = 13, vocab: int = 64) -> torch.Tensor:
     """A text a model can learn in a few dozen steps: a repeating sequence of ``period`` distinct ids."""
     return (torch.arange(n) * 7 % period + 3) % vocab
