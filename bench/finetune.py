@@ -5,15 +5,15 @@
 2. Zero-shot task scores of each snapshot (no gradient step on the task): next line by likelihood,
    "does B follow A" by pointwise mutual information, same speaker by cosine of mean hidden states,
    genre by cosine to 16 labelled passages per genre.
-3. Fine-tune the pretrained model and a randomly initialised one on every task (L3 with λ = 0.5);
-   ablate λ (0 vs 0.5) and the number of transferred layers.
+3. Fine-tune the pretrained model and a randomly initialised one on every task (L3 with λ = 0.5, the
+   same recipe for both); ablate λ (0 vs 0.5) and the number of transferred layers.
 
-    nice python bench/finetune.py                       # about 10 minutes on one busy CPU core
-    python bench/finetune.py --pretrain-steps 5000 --n-train 4000 --device cuda        # a GPU
-    python bench/finetune.py --checkpoint ~/.cache/gptmini/checkpoints/gpt1-shakespeare  # a course model
+    python bench/finetune.py --save /tmp/ft-model         # about 45 minutes on 2 CPU cores
+    python bench/finetune.py --checkpoint /tmp/ft-model   # fine-tuning only, on the saved model
+    python bench/finetune.py --pretrain-steps 10000 --device cuda                        # a GPU
 
 Accuracies are on examples from held-out plays; with n test examples one standard error is about
-sqrt(0.25 / n) (3 points at n = 256), so differences of a few points are noise.
+sqrt(p (1 - p) / n) (1.6 points at n = 1000 and p = 0.5), so differences of 3 points or less are noise.
 """
 
 from __future__ import annotations
@@ -56,12 +56,12 @@ def zero_shot_scores(model: GPT, tok, tasks: dict, n: int) -> dict[str, float]:
     pmi = [c.mean_logprob - p.mean_logprob for c, p in zip(cond, prior, strict=True)]
     out["follows"] = _median_split_accuracy(pmi, [ex.label for ex in test])
 
-    # same speaker: cosine of the two lines' mean hidden states; "same" for the upper half
-    test = tasks["same_speaker"].test[:n]
+    # same speech: cosine of the two stretches' mean hidden states; "yes" for the upper half
+    test = tasks["same_speech"].test[:n]
     a = mean_hidden_states(model, tok, [ex.texts[0] for ex in test])
     b = mean_hidden_states(model, tok, [ex.texts[1] for ex in test])
     cos = torch.nn.functional.cosine_similarity(a, b, dim=-1).tolist()
-    out["same_speaker"] = _median_split_accuracy(cos, [ex.label for ex in test])
+    out["same_speech"] = _median_split_accuracy(cos, [ex.label for ex in test])
 
     # genre: cosine to the mean representation of 16 training passages per genre
     task = tasks["genre"]
@@ -139,23 +139,25 @@ def main() -> None:
     parser.add_argument("--tokenizer", choices=("bpe", "char"), default="bpe")
     parser.add_argument("--vocab-size", type=int, default=1024, help="BPE vocabulary")
     parser.add_argument("--norm", choices=("pre", "post"), default="pre")
-    parser.add_argument("--pretrain-steps", type=int, default=1200)
+    parser.add_argument("--pretrain-steps", type=int, default=3000)
     parser.add_argument("--pretrain-lr", type=float, default=3e-3)
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--block-size", type=int, default=64)
-    parser.add_argument("--n-layer", type=int, default=3)
-    parser.add_argument("--n-embd", type=int, default=96)
+    parser.add_argument("--n-layer", type=int, default=4)
+    parser.add_argument("--n-embd", type=int, default=128)
     parser.add_argument("--checkpoint", default=None, help="fine-tune this saved model (and its tokenizer) instead")
-    parser.add_argument("--n-train", type=int, default=512)
-    parser.add_argument("--n-test", type=int, default=256)
+    parser.add_argument("--save", default=None, help="save the pretrained model and its tokenizer here")
+    parser.add_argument("--n-train", type=int, default=2000)
+    parser.add_argument("--n-test", type=int, default=1000)
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--ablation-tasks", default="genre,follows", help="tasks for the λ = 0 runs")
-    parser.add_argument("--layers-task", default="genre", help="task for the layers-transferred ablation")
+    parser.add_argument("--lr", type=float, default=3e-4)
+    parser.add_argument("--distractors", choices=("other_play", "same_play"), default="other_play")
+    parser.add_argument("--ablation-tasks", default=",".join(TASK_NAMES), help="tasks for the λ = 0 runs")
+    parser.add_argument("--layers-task", default="same_speech", help="task for the layers-transferred ablation")
     parser.add_argument("--zero-shot-n", type=int, default=200)
     parser.add_argument("--snapshots", type=int, default=4)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -164,7 +166,7 @@ def main() -> None:
     plays = shakespeare_plays()
     train_plays, test_plays = split_plays(plays)
     pretrain_text = "\n\n".join(p.text for p in train_plays)
-    tasks = shakespeare_tasks(args.n_train, args.n_test, args.seed, plays)
+    tasks = shakespeare_tasks(args.n_train, args.n_test, args.seed, plays, distractors=args.distractors)
     test_texts = [t for task in tasks.values() for ex in task.test for t in ex.texts]
     print(
         f"corpus: {len(plays)} plays; pretraining text = the {len(train_plays)} training plays "
@@ -197,6 +199,10 @@ def main() -> None:
             f"pretrained {args.pretrain_steps} steps ({tokens:,} tokens) in {seconds:.0f} s; "
             f"val loss {val_loss[0]:.3f} -> {val_loss[max(val_loss)]:.3f}"
         )
+        if args.save:
+            pretrained.save_pretrained(args.save)
+            tok.save(args.save)
+            print(f"saved the pretrained model and its tokenizer to {args.save}")
     config = pretrained.config
 
     # ---------------------------------------------------------------- zero-shot along pretraining
@@ -223,7 +229,10 @@ def main() -> None:
         f"\nfine-tuning: {args.n_train} train / {args.n_test} test examples, {args.epochs} epochs, lr {args.lr}, "
         "batch 32, classifier dropout 0.1, λ = 0.5 unless stated; test accuracy"
     )
-    print(f"{'task':>13} {'chance':>7} {'scratch':>8} {'pretrained':>11} {'pre, λ=0':>9} {'seconds':>8}")
+    print(
+        f"{'task':>13} {'chance':>7} {'scratch':>8} {'pretrained':>11} {'gain':>6} {'± 2 SE':>7} "
+        f"{'pre, λ=0':>9} {'seconds':>8}"
+    )
     results = {}
     for name in TASK_NAMES:
         t = time.perf_counter()
@@ -232,7 +241,12 @@ def main() -> None:
         acc_0 = run(pretrained, name, lm_coef=0.0) if name in ablate else float("nan")
         results[name] = (acc_s, acc_p, acc_0)
         seconds = time.perf_counter() - t
-        print(f"{name:>13} {tasks[name].chance:>7.3f} {acc_s:>8.3f} {acc_p:>11.3f} {acc_0:>9.3f} {seconds:>8.0f}")
+        n = len(tasks[name].test)
+        two_se = 2 * ((acc_p * (1 - acc_p) + acc_s * (1 - acc_s)) / n) ** 0.5  # of the difference
+        print(
+            f"{name:>13} {tasks[name].chance:>7.3f} {acc_s:>8.3f} {acc_p:>11.3f} {acc_p - acc_s:>+6.3f} "
+            f"{two_se:>7.3f} {acc_0:>9.3f} {seconds:>8.0f}"
+        )
 
     # ---------------------------------------------------------------- layers transferred
     name = args.layers_task

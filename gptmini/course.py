@@ -143,3 +143,63 @@ def course_model(
     if unk is not None and isinstance(tok, CharTokenizer):
         tok = CharTokenizer(tok.itos, unk=unk)  # raises if unk is not one of its characters
     return model.eval(), tok, source
+
+
+def finetune_base_model(
+    steps: int | None = None, *, device: str | torch.device | None = None
+) -> tuple[GPT, Tokenizer, str]:
+    """The model notebook 07 fine-tunes: ``(model in eval mode, BPE tokenizer, where it came from)``.
+
+    Notebook 05's character model sees 64 characters, less than two lines: too little for tasks about
+    pairs of lines. GPT-1 read BPE tokens, so this is a 4 x 128 GPT on a 1,024-token byte-level BPE
+    (64 tokens hold four or five lines), pretrained on the *training plays* of :func:`gptmini.tasks.split_plays`
+    only, so that the plays the tasks test on stay unseen. It is pre-LN (GPT-2's arrangement, notebook 08),
+    which trains reliably at a high learning rate in few steps. The first run trains it (``steps`` from the
+    mode unless given) and saves it as the checkpoint ``gpt1-bpe-train-plays-<steps>``; later runs load it.
+    """
+    from .config import GPTConfig
+    from .data import shakespeare_plays
+    from .model import GPT
+    from .tasks import split_plays
+    from .tokenizers import BPETokenizer, load_tokenizer
+    from .train import train
+
+    steps = by_mode(fast=30, classroom=1500, full=3000) if steps is None else steps
+    target = get_device(None if device is None else str(device))
+    folder = checkpoint_dir(f"gpt1-bpe-train-plays-{steps}")
+    if (folder / "model.safetensors").exists():
+        model, tok = GPT.from_pretrained(folder, device=target), load_tokenizer(folder)
+        return model.eval(), tok, f"the checkpoint of an earlier run ({folder})"
+    train_plays, _ = split_plays(shakespeare_plays())
+    text = "\n\n".join(play.text for play in train_plays)
+    text = text[: by_mode(fast=200_000, classroom=len(text))]  # fast mode: a tenth of it, for the tests
+    print(f"pretraining a BPE GPT on the {len(train_plays)} training plays for {steps} steps (saved for next time)")
+    tok = BPETokenizer().train(text, 1024, progress=False)
+    ids = torch.tensor(tok.encode(text), dtype=torch.long)
+    cut = int(0.95 * len(ids))
+    config = GPTConfig(
+        vocab_size=tok.vocab_size, block_size=64, n_layer=4, n_head=4, n_embd=128, dropout=0.0, norm="pre",
+        name="gpt1-bpe-train-plays",
+    )  # fmt: skip
+    model = GPT(config)
+    history = train(
+        model,
+        ids[:cut],
+        ids[cut:],
+        batch_size=32,
+        max_iters=steps,
+        learning_rate=3e-3,
+        min_lr=3e-4,
+        warmup_iters=min(100, max(1, steps // 10)),
+        eval_interval=steps,
+        eval_iters=by_mode(fast=2, classroom=8),
+        device=str(target),
+        progress=False,
+    )
+    model.save_pretrained(folder)
+    tok.save(folder)
+    source = (
+        f"a 4 x 128 BPE GPT pretrained just now for {steps} steps on the training plays "
+        f"(validation loss {history.final_val_loss:.2f} nats per token), saved to {folder}"
+    )
+    return model.eval(), tok, source

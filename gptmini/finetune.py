@@ -120,15 +120,44 @@ class SpecialTokenizer:
         return transform(kind, [self.encode(t) for t in texts], self.special, max_len)
 
 
-def add_special_tokens(model: GPT) -> SpecialTokens:
-    """Grow ``model``'s vocabulary by ⟨s⟩, $, ⟨e⟩ (new embedding rows ~ N(0, 0.02)) and return their ids.
+def add_special_tokens(model: GPT, init_from: int | Sequence[int] | None = None) -> SpecialTokens:
+    """Grow ``model``'s vocabulary by ⟨s⟩, $, ⟨e⟩ and return their ids.
 
     The ids follow the model's vocabulary (not the tokenizer's), so they never clash with an existing
     token even when the model's table is larger than the tokenizer's.
+
+    New rows are N(0, 0.02) unless ``init_from`` names existing token ids to copy (one id for all three,
+    or one each). Copying the newline's row is the sensible start for a small model: it then reads
+    ⟨s⟩ A $ B ⟨e⟩ much like the lines it was pretrained on, instead of meeting three random vectors that
+    a few hundred fine-tuning steps barely move (see :func:`newline_id`).
     """
     special = SpecialTokens.for_vocab(model.config.vocab_size)
+    sources = None
+    if init_from is not None:
+        sources = [int(init_from)] * 3 if isinstance(init_from, int) else [int(i) for i in init_from]
+        if len(sources) != 3:
+            raise ValueError(f"init_from takes one token id or three (for <s>, $, <e>), got {len(sources)}")
+        bad = [i for i in sources if not 0 <= i < special.base_vocab_size]
+        if bad:
+            raise ValueError(
+                f"init_from ids {bad} are outside the model's vocabulary (0..{special.base_vocab_size - 1})"
+            )
     model.resize_token_embeddings(special.vocab_size)
+    if sources is not None:
+        weight = model.transformer.wte.weight
+        with torch.no_grad():
+            for new, old in zip((special.start, special.delimiter, special.extract), sources, strict=True):
+                weight[new] = weight[old]
     return special
+
+
+def newline_id(tokenizer) -> int | None:
+    """The tokenizer's id for "\\n" if it is one token (the usual start for the special tokens' rows), else None."""
+    try:
+        ids = tokenizer.encode("\n")
+    except (KeyError, ValueError):  # a vocabulary without a newline
+        return None
+    return int(ids[0]) if len(ids) == 1 else None
 
 
 # ------------------------------------------------------------------------------ input transformations
@@ -414,6 +443,7 @@ class FineTuneConfig:
     grad_clip: float | None = 1.0
     seed: int = 0
     eval_batch_size: int = 128
+    special_init: str = "newline"  # ⟨s⟩ $ ⟨e⟩ start as copies of the newline's row ("random": N(0, 0.02))
     eval_train: bool = True  # also report training-set accuracy at the end (one more pass over the data)
     device: str | None = None
 
@@ -427,6 +457,8 @@ class FineTuneConfig:
             raise ValueError("lr must be > 0, batch_size and epochs >= 1")
         if not 0 <= self.warmup_frac <= 1:
             raise ValueError(f"warmup_frac must be in [0, 1], got {self.warmup_frac}")
+        if self.special_init not in ("newline", "random"):
+            raise ValueError(f"special_init must be 'newline' or 'random', got {self.special_init!r}")
         if self.lm_coef < 0:
             raise ValueError(f"lm_coef (λ) must be >= 0 (0 turns the auxiliary LM loss off), got {self.lm_coef}")
 
@@ -533,11 +565,20 @@ def finetune(
 
 # ------------------------------------------------------------------------------ one call per task
 def prepare_classifier(
-    gpt: GPT, kind: Kind, n_classes: int = 2, clf_dropout: float = 0.1, copy_model: bool = True
+    gpt: GPT,
+    kind: Kind,
+    n_classes: int = 2,
+    clf_dropout: float = 0.1,
+    copy_model: bool = True,
+    init_from: int | Sequence[int] | None = None,
 ) -> tuple[GPT1Classifier, SpecialTokens]:
-    """A classifier around (a copy of) ``gpt`` with ⟨s⟩ $ ⟨e⟩ added; the original model is left untouched."""
+    """A classifier around (a copy of) ``gpt`` with ⟨s⟩ $ ⟨e⟩ added; the original model is left untouched.
+
+    ``init_from``: existing token id(s) whose embedding rows the three new tokens start from (see
+    :func:`add_special_tokens`); None keeps them random.
+    """
     model = copy.deepcopy(gpt) if copy_model else gpt
-    special = add_special_tokens(model)
+    special = add_special_tokens(model, init_from)
     return GPT1Classifier(model, kind, n_classes, clf_dropout), special
 
 
@@ -551,7 +592,8 @@ def finetune_task(
     config = config or FineTuneConfig()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)  # the new embedding rows and the head
-        clf, special = prepare_classifier(gpt, task.kind, task.n_classes, config.clf_dropout)
+        init = newline_id(tokenizer) if config.special_init == "newline" else None
+        clf, special = prepare_classifier(gpt, task.kind, task.n_classes, config.clf_dropout, init_from=init)
     max_len = max_len or gpt.config.block_size
     train = encode_examples(task.train, task.kind, tokenizer, special, max_len)
     test = encode_examples(task.test, task.kind, tokenizer, special, max_len)

@@ -1,18 +1,25 @@
 """Four small fine-tuning tasks cut from the Shakespeare corpus, one per GPT-1 input transformation.
 
-=============  ==================  ===============================================  ==========
-task           transformation      question                                         classes
-=============  ==================  ===============================================  ==========
-genre          classification      is this passage from a comedy, history, tragedy?  3
-follows        entailment          does line B come right after line A?             2
-same_speaker   similarity          are lines A and B spoken by the same character?  2
-next_line      multiple choice     which of 4 lines comes after this context?       4
-=============  ==================  ===============================================  ==========
+============  ===============  ========================================================  =======
+task          transformation   question                                                  classes
+============  ===============  ========================================================  =======
+genre         classification   is this 4-line passage from a comedy, history or tragedy?  3
+follows       entailment       does this line continue the speech of these 4 lines?      2
+same_speech   similarity       are these two 2-line stretches one speech, back to back?  2
+next_line     multiple choice  which of 4 lines comes after these 4 lines?               4
+============  ===============  ========================================================  =======
 
 No download is needed. Train and test examples come from *different plays* (a fixed split, stratified
 by genre folder), so no test line, speaker or scene is ever seen in training; labels are balanced, so
 chance is 1 / classes. Only the lines' words are used, never the speakers' names (a name would give the
 play, and with it the answer, away).
+
+How hard the three pair tasks are depends on where the wrong lines come from (``distractors``). By
+default they come from *another play* of the same split, so a model can win on topic and cast as well as
+on the order of the words: that is what a model of a few million parameters, pretrained for minutes on a
+CPU, can learn from a couple of thousand examples (``bench/finetune.py`` measures it). With
+``distractors="same_play"`` they come from the same play, far from the right place, and only the flow of
+the speech tells them apart: a harder version for bigger models.
 
 With a network and the ``datasets`` package, :func:`load_glue_like` fetches a real task of each kind.
 """
@@ -24,7 +31,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-TASK_NAMES = ("genre", "follows", "same_speaker", "next_line")
+TASK_NAMES = ("genre", "follows", "same_speech", "next_line")
+SPAN = 2  # lines per stretch in same_speech
 GENRES = ("comedies", "histories", "tragedies")
 
 
@@ -164,43 +172,91 @@ def _distractor(
     if mode == "same_play":
         j = _far_line(play, i, rng, usable[play.title], exclude=exclude)
         return None if j is None else play.lines[j][1]
-    others = [p for p in plays if p.title != play.title]
-    if not others:
-        raise ValueError("distractors='other_play' needs at least two plays in each split")
-    other = rng.choice(others)
+    other = rng.choice(_others(plays, play))
     text = other.lines[rng.choice(usable[other.title])][1]
     return None if text == play.lines[i][1] or text in exclude else text
 
 
+def _others(plays: list, play) -> list:
+    others = [p for p in plays if p.title != play.title]
+    if not others:
+        raise ValueError("distractors='other_play' needs at least two plays in each split")
+    return others
+
+
+def _context(play, i: int, n_context: int) -> str | None:
+    """The ``n_context`` lines before line i, one per text line (None if line i is too close to the start)."""
+    if i < n_context:
+        return None
+    return "\n".join(line for _, line in play.lines[i - n_context : i])
+
+
 def _follows_examples(
-    plays: list, n: int, rng: random.Random, min_words: int, max_chars: int | None, mode: str
+    plays: list, n: int, rng: random.Random, n_context: int, min_words: int, max_chars: int | None, mode: str
 ) -> list[Example]:
     usable = {p.title: _usable(p, min_words, max_chars) for p in plays}
-    pairs = {title: sorted(set(ids) & {i - 1 for i in ids}) for title, ids in usable.items()}  # A, B usable
+    # line i can be a right answer when it is usable and its speaker also spoke line i - 1 (the speech goes on)
+    answers = {
+        p.title: [i for i in usable[p.title] if i >= n_context and p.lines[i][0] == p.lines[i - 1][0]] for p in plays
+    }
+    plays = [p for p in plays if answers[p.title]] or plays
 
-    def propose(label: int) -> tuple[str, ...] | None:  # label 1: B follows A
+    def propose(label: int) -> tuple[str, ...] | None:  # label 1: B continues the speech
         play = rng.choice(plays)
-        i = rng.choice(pairs[play.title])
-        b = play.lines[i + 1][1] if label else _distractor(plays, usable, play, i + 1, rng, mode)
-        return None if b is None else (play.lines[i][1], b)
+        if not answers[play.title]:
+            return None
+        i = rng.choice(answers[play.title])
+        b = play.lines[i][1] if label else _distractor(plays, usable, play, i, rng, mode)
+        return None if b is None else (_context(play, i, n_context), b)
 
     return _collect(n, 2, propose)
 
 
-def _same_speaker_examples(
+def _stretches(play, min_words: int, max_chars: int | None) -> list[int]:
+    """Starts of ``SPAN``-line stretches spoken by one character, every line usable."""
+    ok = set(_usable(play, min_words, max_chars))
+    lines = play.lines
+    return [
+        i
+        for i in range(len(lines) - SPAN + 1)
+        if all(i + k in ok and lines[i + k][0] == lines[i][0] for k in range(SPAN))
+    ]
+
+
+def _same_speech_examples(
     plays: list, n: int, rng: random.Random, min_words: int, max_chars: int | None, mode: str
 ) -> list[Example]:
-    usable = {p.title: _usable(p, min_words, max_chars) for p in plays}
+    starts = {p.title: _stretches(p, min_words, max_chars) for p in plays}
+    start_set = {title: set(ids) for title, ids in starts.items()}
+    # a pair that is one speech: two stretches back to back, all 2 * SPAN lines by one speaker
+    pairs = {
+        p.title: [
+            i for i in starts[p.title] if i + SPAN in start_set[p.title] and p.lines[i][0] == p.lines[i + SPAN][0]
+        ]
+        for p in plays
+    }
+    plays = [p for p in plays if pairs[p.title]] or plays
 
-    def propose(label: int) -> tuple[str, ...] | None:  # label 1: same speaker
+    def stretch(play, i: int) -> str:
+        return "\n".join(line for _, line in play.lines[i : i + SPAN])
+
+    def propose(label: int) -> tuple[str, ...] | None:  # label 1: one speech
         play = rng.choice(plays)
-        i = rng.choice(usable[play.title])
-        if label == 0 and mode == "other_play":  # another play's line: another character
-            b = _distractor(plays, usable, play, i, rng, mode)
-        else:
-            j = _far_line(play, i, rng, usable[play.title], same_speaker=bool(label))
-            b = None if j is None else play.lines[j][1]
-        return None if b is None else (play.lines[i][1], b)
+        if not pairs[play.title]:
+            return None
+        i = rng.choice(pairs[play.title])
+        if label:
+            return stretch(play, i), stretch(play, i + SPAN)
+        if mode == "other_play":
+            other = rng.choice(_others(plays, play))
+            return (stretch(play, i), stretch(other, rng.choice(starts[other.title]))) if starts[other.title] else None
+        # same play: another character's stretch, far from this one
+        speaker = play.lines[i][0]
+        for _ in range(50):
+            j = rng.choice(starts[play.title])
+            if abs(j - i) > 2 * SPAN and play.lines[j][0] != speaker:
+                return stretch(play, i), stretch(play, j)
+        return None
 
     return _collect(n, 2, propose)
 
@@ -220,9 +276,9 @@ def _next_line_examples(
     def propose(label: int) -> tuple[str, ...] | None:  # label: where the right line goes among the choices
         play = rng.choice(plays)
         i = rng.choice(usable[play.title])
-        if i < n_context:
+        context = _context(play, i, n_context)
+        if context is None:
             return None
-        context = "\n".join(line for _, line in play.lines[i - n_context : i])
         wrong: list[str] = []
         for _ in range(n_choices - 1):
             text = _distractor(plays, usable, play, i, rng, mode, exclude=wrong)
@@ -236,31 +292,35 @@ def _next_line_examples(
 
 def build_task(
     name: str,
-    n_train: int = 1200,
-    n_test: int = 400,
+    n_train: int = 2000,
+    n_test: int = 1000,
     seed: int = 0,
     plays: Sequence | None = None,
     test_fraction: float = 0.25,
     min_words: int = 3,
-    max_chars: int | None = None,
-    distractors: str = "same_play",
+    max_chars: int | None = 120,
+    distractors: str = "other_play",
+    context_lines: int = 4,
 ) -> Task:
     """Build one task by name (see ``TASK_NAMES``); the same arguments always give the same examples.
 
-    Lines used as a pair, a hypothesis or a choice have at least ``min_words`` words and, if given, at
-    most ``max_chars`` characters (so that a character-level model with a short window sees them whole).
+    Lines used as a pair, a hypothesis or a choice have at least ``min_words`` words and at most
+    ``max_chars`` characters (None: no limit), so that an answer always fits a small model's window.
+    ``follows`` and ``next_line`` show the ``context_lines`` lines before the answer.
 
-    ``distractors`` picks the wrong lines (a line that does not follow, another speaker's line, the wrong
-    choices): ``"same_play"`` (default) takes them from the same play, so only the order or the voice can
-    tell them apart; ``"other_play"`` takes them from another play of the same split, an easier version
-    in which the topic and the cast also give the answer away (useful for very small models).
+    ``distractors`` picks the wrong lines: ``"other_play"`` (default) takes them from another play of
+    the same split; ``"same_play"`` from the same play, far from the right place (harder: only the flow
+    of the speech tells them apart, not the topic or the cast).
     """
     if distractors not in ("same_play", "other_play"):
         raise ValueError(f"distractors must be 'same_play' or 'other_play', got {distractors!r}")
     if name not in TASK_NAMES:
-        raise ValueError(f"unknown task {name!r}; choose one of {', '.join(TASK_NAMES)}")
+        hint = " ('same_speaker' is now 'same_speech')" if name == "same_speaker" else ""
+        raise ValueError(f"unknown task {name!r}{hint}; choose one of {', '.join(TASK_NAMES)}")
     if n_train < 1 or n_test < 1:
         raise ValueError(f"n_train and n_test must be positive, got {n_train} and {n_test}")
+    if context_lines < 1:
+        raise ValueError(f"context_lines must be at least 1, got {context_lines}")
     train_plays, test_plays = split_plays(_plays(plays), test_fraction, seed)
     tasks = {
         "genre": (
@@ -272,20 +332,20 @@ def build_task(
         "follows": (
             "entailment",
             ("no", "yes"),
-            "Is the second line the one that comes right after the first?",
-            lambda ps, k, rng: _follows_examples(ps, k, rng, min_words, max_chars, distractors),
+            f"Does the line continue the speech of the {context_lines} lines before it?",
+            lambda ps, k, rng: _follows_examples(ps, k, rng, context_lines, min_words, max_chars, distractors),
         ),
-        "same_speaker": (
+        "same_speech": (
             "similarity",
-            ("different", "same"),
-            "Are the two lines spoken by the same character?",
-            lambda ps, k, rng: _same_speaker_examples(ps, k, rng, min_words, max_chars, distractors),
+            ("no", "yes"),
+            f"Are the two {SPAN}-line stretches one character's speech, back to back?",
+            lambda ps, k, rng: _same_speech_examples(ps, k, rng, min_words, max_chars, distractors),
         ),
         "next_line": (
             "multiple_choice",
             ("A", "B", "C", "D"),
-            "Given two lines, which of four lines comes next?",
-            lambda ps, k, rng: _next_line_examples(ps, k, rng, 4, 2, min_words, max_chars, distractors),
+            f"Given {context_lines} lines, which of four lines comes next?",
+            lambda ps, k, rng: _next_line_examples(ps, k, rng, 4, context_lines, min_words, max_chars, distractors),
         ),
     }
     kind, labels, description, make = tasks[name]
@@ -297,7 +357,7 @@ def build_task(
 
 
 def shakespeare_tasks(
-    n_train: int = 1200, n_test: int = 400, seed: int = 0, plays: Sequence | None = None, **options
+    n_train: int = 2000, n_test: int = 1000, seed: int = 0, plays: Sequence | None = None, **options
 ) -> dict[str, Task]:
     """All four tasks, keyed by name (``TASK_NAMES`` order); ``options`` go to :func:`build_task`."""
     plays = _plays(plays)

@@ -1,10 +1,10 @@
-"""course_model: a course checkpoint when one exists, else a small model trained on the spot."""
+"""course_model and finetune_base_model: a course checkpoint when one exists, else a model trained on the spot."""
 
 import pytest
 import torch
 
 from gptmini import GPT, GPTConfig
-from gptmini.course import checkpoint_dir, course_model
+from gptmini.course import checkpoint_dir, course_model, finetune_base_model
 from gptmini.pretrained import save_pretrained
 from gptmini.tokenizers import CharTokenizer
 
@@ -51,3 +51,26 @@ def test_loads_first_existing_checkpoint(empty_home, capsys):
     assert with_unk.encode("z") == tok.encode(" ")
     with pytest.raises(ValueError, match="unk"):
         course_model(unk="#", device="cpu")  # not one of the checkpoint's characters
+
+
+def test_finetune_base_model_trains_on_the_training_plays_then_loads(empty_home, capsys):
+    from gptmini.data import shakespeare_plays
+    from gptmini.tasks import split_plays
+    from gptmini.tokenizers import BPETokenizer
+
+    torch.manual_seed(0)
+    model, tok, source = finetune_base_model(steps=2, device="cpu")
+    assert "pretraining a BPE GPT on the 28 training plays for 2 steps" in capsys.readouterr().out
+    assert "2 steps" in source and not model.training
+    assert isinstance(tok, BPETokenizer) and tok.vocab_size == model.config.vocab_size == 1024
+    assert (model.config.n_layer, model.config.n_embd, model.config.block_size) == (4, 128, 64)
+    folder = checkpoint_dir("gpt1-bpe-train-plays-2")
+    assert (folder / "model.safetensors").exists()
+
+    again, tok2, source2 = finetune_base_model(steps=2, device="cpu")
+    assert capsys.readouterr().out == "" and "earlier run" in source2  # loaded, not retrained
+    line = split_plays(shakespeare_plays())[1][0].lines[10][1]  # a test-play line
+    assert tok2.encode(line) == tok.encode(line)
+    ids = torch.tensor([tok.encode(line)])
+    with torch.no_grad():
+        torch.testing.assert_close(again(ids)[0], model(ids)[0], rtol=0, atol=0)

@@ -23,6 +23,8 @@ from gptmini.finetune import (
     finetune_task,
     lr_at,
     multiple_choice_inputs,
+    newline_id,
+    prepare_classifier,
     similarity_inputs,
     transfer_layers,
     transform,
@@ -62,6 +64,43 @@ def test_add_special_tokens_grows_the_model_and_keeps_old_rows(tiny_model):
     assert 0.0 < new_rows.std().item() < 0.05  # N(0, 0.02), not zeros and not huge
     logits, _ = model(torch.tensor([[S, 1, 2, D, 3, E]]))
     assert logits.shape == (1, 6, 67)
+
+
+def test_special_tokens_can_start_from_an_existing_row(tiny_model):
+    old = tiny_model.transformer.wte.weight.detach().clone()
+    model = copy.deepcopy(tiny_model)
+    special = add_special_tokens(model, init_from=10)  # all three copy row 10
+    rows = model.transformer.wte.weight
+    assert all(torch.equal(rows[i], old[10]) for i in (special.start, special.delimiter, special.extract))
+    assert torch.equal(rows[:64], old)
+    model = copy.deepcopy(tiny_model)
+    add_special_tokens(model, init_from=[1, 2, 3])  # one each
+    assert [torch.equal(model.transformer.wte.weight[64 + k], old[k + 1]) for k in range(3)] == [True] * 3
+    with pytest.raises(ValueError, match="one token id or three"):
+        add_special_tokens(copy.deepcopy(tiny_model), init_from=[1, 2])
+    with pytest.raises(ValueError, match="outside the model's vocabulary"):
+        add_special_tokens(copy.deepcopy(tiny_model), init_from=64)
+
+
+def test_newline_id_and_finetune_task_use_it(tiny_model):
+    from gptmini.tokenizers import CharTokenizer
+
+    tok = CharTokenizer("ab\n ")
+    assert newline_id(tok) == tok.encode("\n")[0]
+    assert newline_id(CharTokenizer("ab ")) is None  # no newline in the vocabulary
+    clf, special = prepare_classifier(tiny_model, "classification", 2, init_from=newline_id(tok))
+    rows = clf.gpt.transformer.wte.weight
+    assert torch.equal(rows[special.delimiter], tiny_model.transformer.wte.weight[newline_id(tok)])
+    gpt = GPT(GPTConfig.preset("tiny", vocab_size=tok.vocab_size))
+    examples = [Example(("ab",), 0), Example(("ba",), 1)]
+    task = Task("toy", "classification", ("a", "b"), examples, examples)
+    for init, same in (("newline", True), ("random", False)):
+        clf, _ = finetune_task(gpt, tok, task, FineTuneConfig(epochs=1, lr=1e-12, special_init=init))
+        start = clf.gpt.transformer.wte.weight[tok.vocab_size]  # <s>, barely moved by a tiny lr
+        nl = gpt.transformer.wte.weight[newline_id(tok)]
+        assert torch.allclose(start, nl, atol=1e-6) == same
+    with pytest.raises(ValueError, match="special_init"):
+        FineTuneConfig(special_init="zeros")
 
 
 def test_special_token_strings():

@@ -16,7 +16,7 @@ def _fake_plays():
             title = f"{genre} play {p}"
             lines = []
             for i in range(120):
-                speaker = f"S{(i // 3) % 4}"  # speeches of 3 lines, 4 speakers taking turns
+                speaker = f"S{(i // 6) % 4}"  # speeches of 6 lines, 4 speakers taking turns
                 lines.append((speaker, f"g{g} p{p} line {i} by {speaker}"))
             plays.append(Play(title=title, genre=genre, text="", lines=lines))
     return plays
@@ -53,7 +53,7 @@ def test_no_test_line_comes_from_a_training_play(name):
                     assert (WHERE[line][0] in test_titles) == (split == "test"), (split, line)
 
 
-@pytest.mark.parametrize("name, n_classes", [("genre", 3), ("follows", 2), ("same_speaker", 2), ("next_line", 4)])
+@pytest.mark.parametrize("name, n_classes", [("genre", 3), ("follows", 2), ("same_speech", 2), ("next_line", 4)])
 def test_labels_are_balanced_and_chance_is_reported(name, n_classes):
     task = build_task(name, n_train=120, n_test=40, plays=PLAYS)
     assert task.n_classes == n_classes and len(task.labels) == n_classes
@@ -77,37 +77,75 @@ def test_genre_labels():
         assert positions == list(range(positions[0], positions[0] + 4))  # consecutive lines
 
 
-def test_follows_labels():
-    task = build_task("follows", n_train=100, n_test=30, plays=PLAYS)
+def _lines(text):
+    """(title, position, speaker) of every line of a text."""
+    return [WHERE[line] for line in text.split("\n")]
+
+
+def _consecutive(text, n):
+    where = _lines(text)
+    assert len(where) == n and len({t for t, _, _ in where}) == 1
+    assert [i for _, i, _ in where] == list(range(where[0][1], where[0][1] + n))
+    return where
+
+
+@pytest.mark.parametrize("distractors", ["other_play", "same_play"])
+def test_follows_labels(distractors):
+    task = build_task("follows", n_train=100, n_test=30, plays=PLAYS, distractors=distractors)
     assert task.kind == "entailment"
+    test_titles = _test_titles()
     for ex in task.train + task.test:
-        (ta, ia, _), (tb, ib, _) = WHERE[ex.texts[0]], WHERE[ex.texts[1]]
-        assert ta == tb
-        assert (ib == ia + 1) == (ex.label == 1)
-        if ex.label == 0:
-            assert abs(ib - ia) > 2
+        premise = _consecutive(ex.texts[0], 4)  # the 4 lines before the answer
+        title, last, speaker = premise[-1]
+        tb, ib, sb = WHERE[ex.texts[1]]
+        if ex.label:  # the next line, and the same character goes on speaking
+            assert (tb, ib, sb) == (title, last + 1, speaker)
+        elif distractors == "other_play":
+            assert tb != title and (tb in test_titles) == (title in test_titles)
+        else:
+            assert tb == title and abs(ib - (last + 1)) > 2
 
 
-def test_same_speaker_labels():
-    task = build_task("same_speaker", n_train=100, n_test=30, plays=PLAYS)
+@pytest.mark.parametrize("distractors", ["other_play", "same_play"])
+def test_same_speech_labels(distractors):
+    task = build_task("same_speech", n_train=100, n_test=30, plays=PLAYS, distractors=distractors)
     assert task.kind == "similarity"
     for ex in task.train + task.test:
-        (ta, ia, sa), (tb, ib, sb) = WHERE[ex.texts[0]], WHERE[ex.texts[1]]
-        assert ta == tb and ia != ib
-        assert (sa == sb) == (ex.label == 1)
+        a, b = _consecutive(ex.texts[0], 2), _consecutive(ex.texts[1], 2)
+        assert len({s for _, _, s in a}) == 1 and len({s for _, _, s in b}) == 1  # each stretch: one speaker
+        if ex.label:  # back to back, one speaker
+            assert b[0][0] == a[0][0] and b[0][1] == a[0][1] + 2 and b[0][2] == a[0][2]
+        elif distractors == "other_play":
+            assert b[0][0] != a[0][0]
+        else:
+            assert b[0][0] == a[0][0] and b[0][2] != a[0][2] and abs(b[0][1] - a[0][1]) > 4
 
 
-def test_next_line_labels():
-    task = build_task("next_line", n_train=100, n_test=40, plays=PLAYS)
+@pytest.mark.parametrize("distractors", ["other_play", "same_play"])
+def test_next_line_labels(distractors):
+    task = build_task("next_line", n_train=100, n_test=40, plays=PLAYS, distractors=distractors)
     assert task.kind == "multiple_choice"
     assert Counter(ex.label for ex in task.test) == {k: 10 for k in range(4)}
+    test_titles = _test_titles()
     for ex in task.train + task.test:
-        context, choices = ex.texts[0].split("\n"), ex.texts[1:]
-        assert len(context) == 2 and len(choices) == 4 and len(set(choices)) == 4
-        last = WHERE[context[-1]][1]
-        right = WHERE[choices[ex.label]]
-        assert right[1] == last + 1 and right[0] == WHERE[context[-1]][0]
-        assert all(WHERE[c][1] != last + 1 for k, c in enumerate(choices) if k != ex.label)
+        context, choices = _consecutive(ex.texts[0], 4), ex.texts[1:]
+        assert len(choices) == 4 and len(set(choices)) == 4
+        title, last, _ = context[-1]
+        assert WHERE[choices[ex.label]][:2] == (title, last + 1)
+        wrong = [WHERE[c] for k, c in enumerate(choices) if k != ex.label]
+        if distractors == "other_play":
+            assert all(t != title and (t in test_titles) == (title in test_titles) for t, _, _ in wrong)
+        else:
+            assert all(t == title and i != last + 1 for t, i, _ in wrong)
+
+
+def test_context_lines():
+    two = build_task("next_line", n_train=20, n_test=8, plays=PLAYS, context_lines=2)
+    assert all(len(ex.texts[0].split("\n")) == 2 for ex in two.train + two.test)
+    one = build_task("follows", n_train=20, n_test=8, plays=PLAYS, context_lines=1)
+    assert all(len(ex.texts[0].split("\n")) == 1 for ex in one.train + one.test)
+    with pytest.raises(ValueError, match="context_lines"):
+        build_task("follows", plays=PLAYS, context_lines=0)
 
 
 def test_tasks_are_repeatable_and_seeded():
@@ -121,6 +159,8 @@ def test_tasks_are_repeatable_and_seeded():
 def test_bad_arguments():
     with pytest.raises(ValueError, match="unknown task"):
         build_task("sentiment", plays=PLAYS)
+    with pytest.raises(ValueError, match="now 'same_speech'"):
+        build_task("same_speaker", plays=PLAYS)
     with pytest.raises(ValueError, match="positive"):
         build_task("genre", n_train=0, plays=PLAYS)
     with pytest.raises(ValueError, match="distinct"):  # 3 x 116 passage starts per genre in the train plays
@@ -157,26 +197,12 @@ def test_real_loader_needs_datasets(monkeypatch):
 def test_max_chars_keeps_pairs_and_choices_short():
     # only lines 0-9 of each fake play are 18 characters or shorter ("g0 p0 line 7 by S1")
     follows = build_task("follows", n_train=30, n_test=10, plays=PLAYS, max_chars=18)
-    assert all(len(t) <= 18 for ex in follows.train + follows.test for t in ex.texts)
+    assert all(len(ex.texts[1]) <= 18 for ex in follows.train + follows.test)  # the hypothesis, not the context
     next_line = build_task("next_line", n_train=30, n_test=10, plays=PLAYS, max_chars=18)
     assert all(len(t) <= 18 for ex in next_line.train + next_line.test for t in ex.texts[1:])
-    assert any(len(t) > 18 for ex in build_task("follows", 30, 10, plays=PLAYS).train for t in ex.texts)
+    assert any(len(ex.texts[1]) > 18 for ex in build_task("follows", 30, 10, plays=PLAYS).train)
 
 
-def test_other_play_distractors():
-    follows = build_task("follows", n_train=60, n_test=20, plays=PLAYS, distractors="other_play")
-    for ex in follows.train + follows.test:
-        (ta, ia, _), (tb, ib, _) = WHERE[ex.texts[0]], WHERE[ex.texts[1]]
-        assert (ta == tb and ib == ia + 1) if ex.label else ta != tb
-    speaker = build_task("same_speaker", n_train=60, n_test=20, plays=PLAYS, distractors="other_play")
-    for ex in speaker.train + speaker.test:
-        (ta, _, sa), (tb, _, sb) = WHERE[ex.texts[0]], WHERE[ex.texts[1]]
-        assert (ta == tb and sa == sb) if ex.label else ta != tb
-    next_line = build_task("next_line", n_train=60, n_test=20, plays=PLAYS, distractors="other_play")
-    test_titles = _test_titles()
-    for ex in next_line.train + next_line.test:
-        title = WHERE[ex.texts[0].split("\n")[-1]][0]
-        others = [WHERE[c][0] for k, c in enumerate(ex.texts[1:]) if k != ex.label]
-        assert all(t != title and (t in test_titles) == (title in test_titles) for t in others)
+def test_bad_distractors():
     with pytest.raises(ValueError, match="distractors"):
         build_task("follows", plays=PLAYS, distractors="elsewhere")
