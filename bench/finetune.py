@@ -1,10 +1,10 @@
-"""GPT-1's fine-tuning experiments in miniature, on the four Shakespeare tasks (CPU-friendly by default).
+"""GPT-1's fine-tuning experiments in miniature, on the four Shakespeare tasks and the extra genre task.
 
 1. Pretrain a small GPT (byte-level BPE of 1,024 tokens by default, or characters) on the *training
    plays only*, with gptmini.train, keeping snapshots along the way.
-2. Zero-shot task scores of each snapshot (no gradient step on the task): next line by likelihood,
-   "does B follow A" by pointwise mutual information, same speaker by cosine of mean hidden states,
-   genre by cosine to 16 labelled passages per genre.
+2. Zero-shot task scores of each snapshot (no gradient step on the task): "as written or swapped" by
+   the line's likelihood, "does B follow A" by pointwise mutual information, same speech by cosine of mean
+   hidden states, next line by likelihood, genre by cosine to 16 labelled passages per genre.
 3. Fine-tune the pretrained model and a randomly initialised one on every task (L3 with λ = 0.5, the
    same recipe for both); ablate λ (0 vs 0.5) and the number of transferred layers.
 
@@ -29,17 +29,34 @@ from gptmini import GPT, GPTConfig
 from gptmini.bloom import build_filter, overlap
 from gptmini.data import shakespeare, shakespeare_plays
 from gptmini.finetune import FineTuneConfig, finetune_task, transfer_layers
-from gptmini.tasks import TASK_NAMES, shakespeare_tasks, split_plays
+from gptmini.tasks import EXTRA_TASKS, TASK_NAMES, shakespeare_tasks, split_plays
 from gptmini.tokenizers import BPETokenizer, CharTokenizer
 from gptmini.train import TrainConfig, Trainer
 from gptmini.zeroshot import classify_by_similarity, mean_hidden_states, score_texts
 
+ZERO_SHOT_TASKS = (*TASK_NAMES, *EXTRA_TASKS)
+
 
 # ------------------------------------------------------------------------------------- zero-shot
 def zero_shot_scores(model: GPT, tok, tasks: dict, n: int) -> dict[str, float]:
-    """One task-free score per task, from the language model alone."""
-    out = {}
-    test = tasks["next_line"].test[:n]
+    """One task-free score per task, from the language model alone (NaN for a task not built)."""
+    out = {name: float("nan") for name in ZERO_SHOT_TASKS}
+    if "acceptable" in tasks:  # mean log-prob per token of the line; "as written" for the upper half
+        test = tasks["acceptable"].test[:n]
+        scores = [s.mean_logprob for s in score_texts(model, tok, ["\n"] * len(test), [ex.texts[0] for ex in test])]
+        out["acceptable"] = _median_split_accuracy(scores, [ex.label for ex in test])
+    if "next_line" in tasks:
+        out["next_line"] = _zero_shot_next_line(model, tok, tasks["next_line"].test[:n])
+    if "follows" in tasks:
+        out["follows"] = _zero_shot_follows(model, tok, tasks["follows"].test[:n])
+    if "same_speech" in tasks:
+        out["same_speech"] = _zero_shot_same_speech(model, tok, tasks["same_speech"].test[:n])
+    if "genre" in tasks:
+        out["genre"] = _zero_shot_genre(model, tok, tasks["genre"], n)
+    return out
+
+
+def _zero_shot_next_line(model: GPT, tok, test: list) -> float:
     ctx, cont, k = [], [], len(test[0].texts) - 1
     for ex in test:
         for choice in ex.texts[1:]:
@@ -47,29 +64,31 @@ def zero_shot_scores(model: GPT, tok, tasks: dict, n: int) -> dict[str, float]:
             cont.append(choice)
     scores = [s.mean_logprob for s in score_texts(model, tok, ctx, cont)]
     picks = [max(range(k), key=lambda j, i=i: scores[i * k + j]) for i in range(len(test))]
-    out["next_line"] = sum(p == ex.label for p, ex in zip(picks, test, strict=True)) / len(test)
+    return sum(p == ex.label for p, ex in zip(picks, test, strict=True)) / len(test)
 
-    # follows: log P(B | A) - log P(B) per token; "yes" for the upper half (labels are balanced)
-    test = tasks["follows"].test[:n]
+
+def _zero_shot_follows(model: GPT, tok, test: list) -> float:
+    """log P(B | A) - log P(B) per token; "yes" for the upper half (labels are balanced)."""
     cond = score_texts(model, tok, [ex.texts[0] + "\n" for ex in test], [ex.texts[1] for ex in test])
     prior = score_texts(model, tok, ["\n"] * len(test), [ex.texts[1] for ex in test])
     pmi = [c.mean_logprob - p.mean_logprob for c, p in zip(cond, prior, strict=True)]
-    out["follows"] = _median_split_accuracy(pmi, [ex.label for ex in test])
+    return _median_split_accuracy(pmi, [ex.label for ex in test])
 
-    # same speech: cosine of the two stretches' mean hidden states; "yes" for the upper half
-    test = tasks["same_speech"].test[:n]
+
+def _zero_shot_same_speech(model: GPT, tok, test: list) -> float:
+    """Cosine of the two stretches' mean hidden states; "yes" for the upper half."""
     a = mean_hidden_states(model, tok, [ex.texts[0] for ex in test])
     b = mean_hidden_states(model, tok, [ex.texts[1] for ex in test])
     cos = torch.nn.functional.cosine_similarity(a, b, dim=-1).tolist()
-    out["same_speech"] = _median_split_accuracy(cos, [ex.label for ex in test])
+    return _median_split_accuracy(cos, [ex.label for ex in test])
 
-    # genre: cosine to the mean representation of 16 training passages per genre
-    task = tasks["genre"]
+
+def _zero_shot_genre(model: GPT, tok, task, n: int) -> float:
+    """Cosine to the mean representation of 16 training passages per genre."""
     protos = [[ex.texts[0] for ex in task.train if ex.label == g][:16] for g in range(task.n_classes)]
     test = task.test[:n]
     preds, _ = classify_by_similarity(model, tok, [ex.texts[0] for ex in test], protos)
-    out["genre"] = sum(p == ex.label for p, ex in zip(preds, test, strict=True)) / len(test)
-    return out
+    return sum(p == ex.label for p, ex in zip(preds, test, strict=True)) / len(test)
 
 
 def _median_split_accuracy(values: list[float], labels: list[int]) -> float:
@@ -152,6 +171,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--distractors", choices=("other_play", "same_play"), default="other_play")
+    parser.add_argument("--tasks", default=",".join(ZERO_SHOT_TASKS), help="tasks to build and fine-tune on")
     parser.add_argument("--ablation-tasks", default=",".join(TASK_NAMES), help="tasks for the λ = 0 runs")
     parser.add_argument("--layers-task", default="same_speech", help="task for the layers-transferred ablation")
     parser.add_argument("--zero-shot-n", type=int, default=200)
@@ -166,7 +186,8 @@ def main() -> None:
     plays = shakespeare_plays()
     train_plays, test_plays = split_plays(plays)
     pretrain_text = "\n\n".join(p.text for p in train_plays)
-    tasks = shakespeare_tasks(args.n_train, args.n_test, args.seed, plays, distractors=args.distractors)
+    names = [t for t in args.tasks.split(",") if t]
+    tasks = shakespeare_tasks(args.n_train, args.n_test, args.seed, plays, names, distractors=args.distractors)
     test_texts = [t for task in tasks.values() for ex in task.test for t in ex.texts]
     print(
         f"corpus: {len(plays)} plays; pretraining text = the {len(train_plays)} training plays "
@@ -207,11 +228,11 @@ def main() -> None:
 
     # ---------------------------------------------------------------- zero-shot along pretraining
     print("\nzero-shot task scores as pretraining proceeds (no task training):")
-    print(f"{'step':>6} {'val loss':>9} " + " ".join(f"{n:>13}" for n in TASK_NAMES))
+    print(f"{'step':>6} {'val loss':>9} " + " ".join(f"{n:>13}" for n in names))
     for step in sorted(snapshots):
         scores = zero_shot_scores(snapshots[step].to(args.device), tok, tasks, args.zero_shot_n)
-        print(f"{step:>6} {val_loss[step]:>9.3f} " + " ".join(f"{scores[n]:>13.3f}" for n in TASK_NAMES))
-    print(f"{'chance':>16} " + " ".join(f"{tasks[n].chance:>13.3f}" for n in TASK_NAMES))
+        print(f"{step:>6} {val_loss[step]:>9.3f} " + " ".join(f"{scores[n]:>13.3f}" for n in names))
+    print(f"{'chance':>16} " + " ".join(f"{tasks[n].chance:>13.3f}" for n in names))
 
     # ---------------------------------------------------------------- fine-tuning
     base = dict(
@@ -234,7 +255,7 @@ def main() -> None:
         f"{'pre, λ=0':>9} {'seconds':>8}"
     )
     results = {}
-    for name in TASK_NAMES:
+    for name in names:
         t = time.perf_counter()
         acc_s = run(scratch, name)
         acc_p = run(pretrained, name)
@@ -242,18 +263,22 @@ def main() -> None:
         results[name] = (acc_s, acc_p, acc_0)
         seconds = time.perf_counter() - t
         n = len(tasks[name].test)
+        label = name + ("*" if name in EXTRA_TASKS else "")
         two_se = 2 * ((acc_p * (1 - acc_p) + acc_s * (1 - acc_s)) / n) ** 0.5  # of the difference
         print(
-            f"{name:>13} {tasks[name].chance:>7.3f} {acc_s:>8.3f} {acc_p:>11.3f} {acc_p - acc_s:>+6.3f} "
+            f"{label:>13} {tasks[name].chance:>7.3f} {acc_s:>8.3f} {acc_p:>11.3f} {acc_p - acc_s:>+6.3f} "
             f"{two_se:>7.3f} {acc_0:>9.3f} {seconds:>8.0f}"
         )
+
+    if any(n in EXTRA_TASKS for n in names):
+        print("  * an extra task, not one of the four (one per transformation)")
 
     # ---------------------------------------------------------------- layers transferred
     name = args.layers_task
     if name:
         print(f"\nlayers transferred ({name}, λ = 0.5; 0 = embeddings only, the rest re-initialised):")
         for n_layers in range(config.n_layer + 1):
-            if n_layers == config.n_layer:
+            if n_layers == config.n_layer and name in results:
                 acc = results[name][1]
             else:
                 acc = run(transfer_layers(pretrained, n_layers, seed=args.seed + 2), name)

@@ -5,7 +5,17 @@ from collections import Counter
 import pytest
 
 from gptmini.data import Play
-from gptmini.tasks import GENRES, TASK_NAMES, Example, Task, build_task, load_glue_like, shakespeare_tasks, split_plays
+from gptmini.tasks import (
+    EXTRA_TASKS,
+    GENRES,
+    TASK_NAMES,
+    Example,
+    Task,
+    build_task,
+    load_glue_like,
+    shakespeare_tasks,
+    split_plays,
+)
 
 
 def _fake_plays():
@@ -25,6 +35,11 @@ def _fake_plays():
 PLAYS = _fake_plays()
 WHERE = {line: (play.title, i, speaker) for play in PLAYS for i, (speaker, line) in enumerate(play.lines)}
 GENRE_OF = {play.title: play.genre for play in PLAYS}
+BY_WORDS = {tuple(sorted(line.split())): where for line, where in WHERE.items()}  # finds a line with swapped words
+
+
+def _where(line):
+    return WHERE.get(line) or BY_WORDS[tuple(sorted(line.split()))]
 
 
 def test_split_is_by_play_stratified_and_fixed():
@@ -42,7 +57,7 @@ def _test_titles():
     return {p.title for p in split_plays(PLAYS)[1]}
 
 
-@pytest.mark.parametrize("name", TASK_NAMES)
+@pytest.mark.parametrize("name", TASK_NAMES + EXTRA_TASKS)
 def test_no_test_line_comes_from_a_training_play(name):
     task = build_task(name, n_train=120, n_test=40, plays=PLAYS)
     test_titles = _test_titles()
@@ -50,10 +65,12 @@ def test_no_test_line_comes_from_a_training_play(name):
         for ex in examples:
             for text in ex.texts:
                 for line in text.split("\n"):
-                    assert (WHERE[line][0] in test_titles) == (split == "test"), (split, line)
+                    assert (_where(line)[0] in test_titles) == (split == "test"), (split, line)
 
 
-@pytest.mark.parametrize("name, n_classes", [("genre", 3), ("follows", 2), ("same_speech", 2), ("next_line", 4)])
+@pytest.mark.parametrize(
+    "name, n_classes", [("acceptable", 2), ("genre", 3), ("follows", 2), ("same_speech", 2), ("next_line", 4)]
+)
 def test_labels_are_balanced_and_chance_is_reported(name, n_classes):
     task = build_task(name, n_train=120, n_test=40, plays=PLAYS)
     assert task.n_classes == n_classes and len(task.labels) == n_classes
@@ -63,6 +80,19 @@ def test_labels_are_balanced_and_chance_is_reported(name, n_classes):
     assert task.chance == pytest.approx(max(Counter(ex.label for ex in task.test).values()) / 40)
     assert task.chance <= 1 / n_classes + 1 / 40
     assert len(set(ex.label for ex in task.train[:8])) > 1  # shuffled, not in label order
+
+
+def test_acceptable_labels():
+    task = build_task("acceptable", n_train=100, n_test=30, plays=PLAYS)
+    assert task.kind == "classification" and task.labels == ("swapped", "as written")
+    for ex in task.train + task.test:
+        (line,) = ex.texts
+        if ex.label:
+            assert line in WHERE
+        else:  # a real line with exactly two of its words swapped
+            assert line not in WHERE
+            original = next(text for text in WHERE if sorted(text.split()) == sorted(line.split()))
+            assert sum(a != b for a, b in zip(original.split(), line.split(), strict=True)) == 2
 
 
 def test_genre_labels():
