@@ -8,7 +8,7 @@
 3. Fine-tune the pretrained model and a randomly initialised one on every task (L3 with λ = 0.5, the
    same recipe for both); ablate λ (0 vs 0.5) and the number of transferred layers.
 
-    python bench/finetune.py --save /tmp/ft-model         # about 45 minutes on 2 CPU cores
+    python bench/finetune.py --save /tmp/ft-model         # about 50 minutes on one CPU thread
     python bench/finetune.py --checkpoint /tmp/ft-model   # fine-tuning only, on the saved model
     python bench/finetune.py --pretrain-steps 10000 --device cuda                        # a GPU
 
