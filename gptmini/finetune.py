@@ -363,7 +363,7 @@ class GPT1Classifier(nn.Module):
         if idx.dim() == 2:  # (N, T): one sequence per example
             idx, extract = idx.unsqueeze(1), extract.view(-1, 1)
         n, k, t = idx.shape
-        x, _, _ = self.gpt.hidden_states(idx.reshape(n * k, t))
+        x = self.gpt.hidden_states(idx.reshape(n * k, t))
         rows = torch.arange(n * k, device=x.device)
         h = x[rows, extract.reshape(-1)].view(n, k, -1)
         return h, x

@@ -6,18 +6,39 @@ one by one and show what each removes; ``generate`` strings them together with a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
+from numbers import Integral, Real
 from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
+from .utils import eval_mode
+
 if TYPE_CHECKING:
-    from .model import GPT, KVCache
+    from .kvcache import KVCache
+    from .model import GPT
+
+
+def check_sampling_args(temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None) -> None:
+    """Refuse sampling settings that would silently do something else, naming the argument and what works."""
+    if isinstance(temperature, bool) or not isinstance(temperature, Real) or not math.isfinite(temperature):
+        raise ValueError(f"temperature must be a finite number >= 0 (0 is greedy), got {temperature!r}")
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0 (0 is greedy), got {temperature!r}")
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, Integral) or top_k < 1):
+        raise ValueError(f"top_k must be a whole number >= 1 (or None to switch it off), got {top_k!r}")
+    if top_p is not None and (
+        isinstance(top_p, bool) or not isinstance(top_p, Real) or not math.isfinite(top_p) or not 0 < top_p <= 1
+    ):
+        raise ValueError(f"top_p must be a number in (0, 1] (or None to switch it off), got {top_p!r}")
 
 
 def apply_temperature(logits: torch.Tensor, temperature: float) -> torch.Tensor:
     """Divide logits by T: T < 1 sharpens the distribution, T > 1 flattens it."""
+    if isinstance(temperature, bool) or not isinstance(temperature, Real) or not math.isfinite(temperature):
+        raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
     if temperature <= 0:
         raise ValueError("temperature must be > 0 here; use temperature=0 in generate() for greedy decoding")
     return logits / temperature
@@ -27,8 +48,7 @@ def top_k_filter(logits: torch.Tensor, k: int | None) -> torch.Tensor:
     """Keep the k most likely tokens (ties at the k-th value are kept), set the rest to -inf."""
     if k is None:
         return logits
-    if k < 1:
-        raise ValueError(f"top_k must be >= 1 (or None to switch it off), got {k}")
+    check_sampling_args(top_k=k)
     k = min(k, logits.size(-1))
     kth = torch.topk(logits, k, dim=-1).values[..., -1:]
     return logits.masked_fill(logits < kth, float("-inf"))
@@ -36,10 +56,11 @@ def top_k_filter(logits: torch.Tensor, k: int | None) -> torch.Tensor:
 
 def top_p_filter(logits: torch.Tensor, p: float | None) -> torch.Tensor:
     """Nucleus sampling: keep the smallest set of most likely tokens whose probabilities sum to >= p."""
-    if p is None or p >= 1.0:
+    if p is None:
         return logits
-    if not 0.0 < p <= 1.0:
-        raise ValueError(f"top_p must be in (0, 1] (or None to switch it off), got {p}")
+    check_sampling_args(top_p=p)
+    if p == 1.0:
+        return logits
     sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
     cumulative = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
     remove_sorted = cumulative - sorted_logits.softmax(dim=-1) >= p  # mass before this token already >= p
@@ -82,26 +103,41 @@ def _as_batch(model: GPT, idx) -> tuple[torch.Tensor, str]:
     return idx.to(model.device), kind
 
 
+def _check_ids(model: GPT, idx: torch.Tensor) -> None:
+    """Every prompt id must be in the vocabulary, the part that gets cropped away included."""
+    if idx.dtype.is_floating_point or idx.dtype == torch.bool or idx.is_complex():
+        raise ValueError(f"Token ids must be integers (torch.long), got dtype {idx.dtype}; use idx.long().")
+    lo, hi = int(idx.min()), int(idx.max())
+    if lo < 0 or hi >= model.config.vocab_size:
+        bad = lo if lo < 0 else hi
+        raise ValueError(
+            f"Token id {bad} is outside the vocabulary [0, {model.config.vocab_size}); were these ids made by "
+            "the tokenizer this model was trained with?"
+        )
+
+
 class _Stepper:
-    """Feeds one new token at a time, reusing the cache until the context is full.
+    """Feeds one new token at a time through a KV cache allocated once, until the context is full.
 
     Positions are learned and absolute, so once the window has to slide every cached key is at the wrong
     position: from then on each step re-runs the last ``block_size`` tokens, exactly as without a cache.
     """
 
-    def __init__(self, model: GPT, use_cache: bool) -> None:
-        self.model, self.use_cache = model, use_cache
-        self.cache: KVCache | None = None
+    def __init__(self, model: GPT, batch_size: int, max_length: int, use_cache: bool) -> None:
+        self.model = model
+        max_length = min(max_length, model.config.block_size)
+        self.cache: KVCache | None = model.new_cache(batch_size, max_length) if use_cache else None
 
     def logits(self, idx: torch.Tensor) -> torch.Tensor:
-        block = self.model.config.block_size
-        cached = self.cache[0][0].size(2) if self.cache else 0
-        if self.use_cache and self.cache and cached + 1 == idx.size(1) and idx.size(1) <= block:
-            x, self.cache, _ = self.model.hidden_states(idx[:, -1:], past=self.cache)
+        t, cache = idx.size(1), self.cache
+        if cache is not None and 0 < cache.length == t - 1 and t <= cache.max_length:
+            x = self.model.hidden_states(idx[:, -1:], cache)  # only the newest token; the rest is cached
+        elif cache is not None and t <= cache.max_length:
+            cache.reset()
+            x = self.model.hidden_states(idx, cache)  # the prompt, once, filling the cache
         else:
-            window = idx[:, -block:]
-            x, cache, _ = self.model.hidden_states(window)
-            self.cache = cache if self.use_cache and idx.size(1) < block else None
+            self.cache = None  # the window slides from here on: recompute the last block_size tokens each step
+            x = self.model.hidden_states(idx[:, -self.model.config.block_size :])
         return self.model.lm_head(x[:, -1, :])
 
 
@@ -118,18 +154,19 @@ def generate_stream(
     eos_token_id: int | None = None,
 ) -> Iterator[torch.Tensor | int]:
     """Yield each new token (an int for one sequence, else a (B,) tensor); stops early at ``eos_token_id``."""
-    if max_new_tokens < 0:
-        raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
+    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, Integral) or max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens must be a whole number >= 0, got {max_new_tokens!r}")
+    check_sampling_args(temperature, top_k, top_p)
     idx, kind = _as_batch(model, idx)
+    _check_ids(model, idx)
+    idx = idx.long()
     model.check_input(idx[:, -model.config.block_size :])
     generator = None
     if seed is not None:
         generator = torch.Generator(device=idx.device).manual_seed(seed)
-    was_training = model.training
-    model.eval()
-    stepper = _Stepper(model, use_cache)
+    stepper = _Stepper(model, idx.size(0), idx.size(1) + max_new_tokens, use_cache)
     done = torch.zeros(idx.size(0), dtype=torch.bool, device=idx.device)
-    try:
+    with eval_mode(model):
         for _ in range(max_new_tokens):
             nxt = sample_next(stepper.logits(idx), temperature, top_k, top_p, generator)
             if eos_token_id is not None:
@@ -139,22 +176,27 @@ def generate_stream(
             yield int(nxt) if kind != "tensor" and idx.size(0) == 1 else nxt.squeeze(1)
             if eos_token_id is not None and bool(done.all()):
                 break
-    finally:
-        model.train(was_training)
 
 
-def generate(model: GPT, idx, max_new_tokens: int, **kwargs):
+def generate(
+    model: GPT,
+    idx: torch.Tensor | list[int],
+    max_new_tokens: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+    use_cache: bool = True,
+    eos_token_id: int | None = None,
+) -> torch.Tensor | list[int]:
     """Prompt plus up to ``max_new_tokens`` new tokens, in the prompt's own form (list, 1-D or 2-D tensor).
 
     ``temperature=0`` is greedy decoding; ``top_k``/``top_p`` filter before sampling; ``seed`` makes
     sampling repeatable; ``use_cache`` (default) keeps past keys and values instead of recomputing them.
     """
     prompt, kind = _as_batch(model, idx)
-    new = list(generate_stream(model, prompt, max_new_tokens, **kwargs))
-    if new:
-        out = torch.cat([prompt, torch.stack(new, dim=1)], dim=1)
-    else:
-        out = prompt
+    new = list(generate_stream(model, prompt, max_new_tokens, temperature, top_k, top_p, seed, use_cache, eos_token_id))
+    out = torch.cat([prompt, torch.stack(new, dim=1)], dim=1) if new else prompt
     if kind == "list":
         return out[0].tolist()
     return out[0] if kind == "1d" else out

@@ -15,8 +15,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .config import GPTConfig
-
-KVCache = list[tuple[torch.Tensor, torch.Tensor] | None]
+from .generate import generate, generate_stream
+from .kvcache import KVCache
+from .utils import eval_mode
 
 
 def causal_mask(t_query: int, t_key: int, device: torch.device | None = None) -> torch.Tensor:
@@ -25,11 +26,23 @@ def causal_mask(t_query: int, t_key: int, device: torch.device | None = None) ->
     return torch.ones(t_query, t_key, dtype=torch.bool, device=device).tril(diagonal=offset)
 
 
+class HookPoint(nn.Identity):
+    """A named place in the forward pass where a forward hook can read a value, or replace it.
+
+    It does nothing by itself. ``model.attention_maps`` and :mod:`gptmini.inspect` attach hooks here (the way
+    TransformerLens does), so no layer has to return extra values for the few callers that look inside.
+    """
+
+    def has_hooks(self) -> bool:
+        return bool(self._forward_hooks or self._forward_pre_hooks)
+
+
 class CausalSelfAttention(nn.Module):
     """Masked multi-head self-attention: every position mixes the values of itself and earlier positions."""
 
-    def __init__(self, config: GPTConfig) -> None:
+    def __init__(self, config: GPTConfig, layer_idx: int = 0) -> None:
         super().__init__()
+        self.layer_idx = layer_idx  # which slot of a KVCache is this layer's
         self.n_head = config.n_head
         self.head_size = config.head_size
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # q, k, v in one matmul
@@ -38,40 +51,37 @@ class CausalSelfAttention(nn.Module):
         self.resid_dropout = nn.Dropout(config.dropout)
         self.dropout = config.dropout
         self.use_sdpa = True  # False: the explicit path the notebooks teach (same numbers, slower)
+        self.hook_pattern = HookPoint()  # attention weights (B, nh, T, T_total); a hook here forces the explicit path
+        self.hook_z = HookPoint()  # each head's output (B, nh, T, hs), before c_proj mixes the heads
 
     def _split_heads(self, x: torch.Tensor) -> torch.Tensor:
         b, t, _ = x.shape
         return x.view(b, t, self.n_head, self.head_size).transpose(1, 2)  # (B, nh, T, hs)
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        past: tuple[torch.Tensor, torch.Tensor] | None = None,
-        need_weights: bool = False,
-    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor], torch.Tensor | None]:
-        """Returns (output, (k, v) including ``past``, attention weights or None)."""
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         b, t, c = x.shape
         q, k, v = (self._split_heads(part) for part in self.c_attn(x).split(c, dim=2))
-        if past is not None:  # the KV cache: keys and values of earlier positions are reused, not recomputed
-            k = torch.cat([past[0], k], dim=2)
-            v = torch.cat([past[1], v], dim=2)
-        weights = None
-        if self.use_sdpa and not need_weights:
+        past = 0
+        if cache is not None:  # the KV cache: keys and values of earlier positions are reused, not recomputed
+            past = cache.length
+            k, v = cache.update(self.layer_idx, k, v)
+        if self.use_sdpa and not self.hook_pattern.has_hooks():
             y = F.scaled_dot_product_attention(
                 q,
                 k,
                 v,
-                attn_mask=None if past is None or t == 1 else causal_mask(t, k.size(2), x.device),
+                attn_mask=causal_mask(t, k.size(2), x.device) if past and t > 1 else None,
                 dropout_p=self.dropout if self.training else 0.0,
-                is_causal=past is None,
+                is_causal=not past and t > 1,
             )
         else:
             scores = (q @ k.transpose(-2, -1)) / math.sqrt(self.head_size)  # (B, nh, T, T_total)
             scores = scores.masked_fill(~causal_mask(t, k.size(2), x.device), float("-inf"))
-            weights = F.softmax(scores, dim=-1)
+            weights = self.hook_pattern(F.softmax(scores, dim=-1))
             y = self.attn_dropout(weights) @ v
+        y = self.hook_z(y)
         y = y.transpose(1, 2).contiguous().view(b, t, c)  # put the heads side by side again
-        return self.resid_dropout(self.c_proj(y)), (k, v), weights
+        return self.resid_dropout(self.c_proj(y))
 
 
 class MLP(nn.Module):
@@ -91,24 +101,22 @@ class MLP(nn.Module):
 class Block(nn.Module):
     """A decoder block (no cross-attention). ``norm`` decides where the LayerNorms sit."""
 
-    def __init__(self, config: GPTConfig) -> None:
+    def __init__(self, config: GPTConfig, layer_idx: int = 0) -> None:
         super().__init__()
         self.pre_norm = config.norm == "pre"
         self.ln_1 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_eps, bias=config.bias)
-        self.attn = CausalSelfAttention(config)
+        self.attn = CausalSelfAttention(config, layer_idx)
         self.ln_2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_eps, bias=config.bias)
         self.mlp = MLP(config)
 
-    def forward(self, x: torch.Tensor, past=None, need_weights: bool = False):
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         if self.pre_norm:  # GPT-2: x + f(LN(x)) keeps a clean residual path through the whole stack
-            a, present, weights = self.attn(self.ln_1(x), past, need_weights)
-            x = x + a
+            x = x + self.attn(self.ln_1(x), cache)
             x = x + self.mlp(self.ln_2(x))
         else:  # GPT-1: LN(x + f(x)), the original Transformer's order
-            a, present, weights = self.attn(x, past, need_weights)
-            x = self.ln_1(x + a)
+            x = self.ln_1(x + self.attn(x, cache))
             x = self.ln_2(x + self.mlp(x))
-        return x, present, weights
+        return x
 
 
 class GPT(nn.Module):
@@ -121,7 +129,7 @@ class GPT(nn.Module):
             wte=nn.Embedding(config.vocab_size, config.n_embd),  # token embedding W_e
             wpe=nn.Embedding(config.block_size, config.n_embd),  # learned position embedding W_p
             drop=nn.Dropout(config.dropout),
-            h=nn.ModuleList(Block(config) for _ in range(config.n_layer)),
+            h=nn.ModuleList(Block(config, i) for i in range(config.n_layer)),
         )
         if config.norm == "pre":
             parts["ln_f"] = nn.LayerNorm(config.n_embd, eps=config.layer_norm_eps, bias=config.bias)
@@ -161,14 +169,21 @@ class GPT(nn.Module):
         return self
 
     def check_input(self, idx: torch.Tensor, past_length: int = 0) -> None:
-        """Fail early, with a message that says what to do, instead of an index error deep inside."""
+        """Fail early, with a message that says what to do, instead of an index error deep inside.
+
+        The id range check reads values back from the device; it is skipped while training on a GPU, where it
+        would stall every step (the Trainer checks its data once instead).
+        """
         if not isinstance(idx, torch.Tensor):
             raise ValueError(
                 f"Expected token ids as a torch.LongTensor of shape (batch, time), got {type(idx).__name__}; "
                 "wrap a list with torch.tensor([ids])."
             )
         if idx.dtype not in (torch.long, torch.int, torch.int16, torch.uint8):
-            raise ValueError(f"Token ids must be integers (torch.long), got dtype {idx.dtype}; use idx.long().")
+            raise ValueError(
+                f"Token ids must be integers (torch.long, int32, int16 or uint8), got dtype {idx.dtype}; "
+                "use idx.long()."
+            )
         if idx.dim() != 2:
             raise ValueError(
                 f"Expected token ids of shape (batch, time), got shape {tuple(idx.shape)}; "
@@ -185,6 +200,8 @@ class GPT(nn.Module):
             )
         if torch.compiler.is_compiling():
             return  # reading values back breaks a compiled graph: inside torch.compile the range check is skipped
+        if self.training and idx.device.type != "cpu":
+            return  # reading min/max back stalls the GPU every step; the Trainer checks its data once, up front
         lo, hi = int(idx.min()), int(idx.max())
         if lo < 0 or hi >= self.config.vocab_size:
             bad = lo if lo < 0 else hi
@@ -194,50 +211,56 @@ class GPT(nn.Module):
             )
 
     # ---------------------------------------------------------------- forward passes
-    def hidden_states(
-        self, idx: torch.Tensor, past: KVCache | None = None, need_weights: bool = False
-    ) -> tuple[torch.Tensor, KVCache, list[torch.Tensor]]:
-        """Final hidden states (B, T, C), the new KV cache, and attention weights if asked for."""
-        past_length = past[0][0].size(2) if past and past[0] is not None else 0
+    def hidden_states(self, idx: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        """Final hidden states (B, T, C). With a ``cache``, ``idx`` continues the positions it holds."""
+        past_length = cache.length if cache is not None else 0
         self.check_input(idx, past_length)
+        if idx.dtype not in (torch.long, torch.int):
+            idx = idx.long()  # the embedding lookup takes int32/int64 ids only
         pos = torch.arange(past_length, past_length + idx.size(1), device=idx.device)
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))  # h0 = U W_e + W_p
-        presents: KVCache = []
-        maps = []
-        for i, block in enumerate(self.transformer.h):
-            x, present, weights = block(x, past[i] if past else None, need_weights)
-            presents.append(present)
-            if weights is not None:
-                maps.append(weights)
+        for block in self.transformer.h:
+            x = block(x, cache)  # h_l = transformer_block(h_{l-1})
+        if cache is not None:
+            cache.advance(idx.size(1))
         if "ln_f" in self.transformer:
             x = self.transformer.ln_f(x)
-        return x, presents, maps
+        return x
 
     def forward(
         self, idx: torch.Tensor, targets: torch.Tensor | None = None, ignore_index: int = -100
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Logits (B, T, vocab) and, with ``targets``, the mean next-token cross-entropy."""
-        x, _, _ = self.hidden_states(idx)
-        logits = self.lm_head(x)
+        logits = self.lm_head(self.hidden_states(idx))
         loss = None
         if targets is not None:
             if targets.shape != idx.shape:
                 raise ValueError(f"targets shape {tuple(targets.shape)} must equal idx shape {tuple(idx.shape)}")
             loss = F.cross_entropy(
-                logits.view(-1, logits.size(-1)).float(), targets.reshape(-1), ignore_index=ignore_index
+                logits.view(-1, logits.size(-1)).float(), targets.reshape(-1).long(), ignore_index=ignore_index
             )
         return logits, loss
 
     @torch.no_grad()
     def attention_maps(self, idx: torch.Tensor) -> list[torch.Tensor]:
         """Attention weights per layer, each (batch, heads, T, T), computed in eval mode for the widgets."""
-        was_training = self.training
-        self.eval()
+        maps: list[torch.Tensor] = []
+        handles = [
+            block.attn.hook_pattern.register_forward_hook(lambda _module, _inputs, weights: maps.append(weights))
+            for block in self.transformer.h
+        ]
         try:
-            _, _, maps = self.hidden_states(idx, need_weights=True)
+            with eval_mode(self):
+                self.hidden_states(idx)
         finally:
-            self.train(was_training)
+            for handle in handles:
+                handle.remove()
         return maps
+
+    def new_cache(self, batch_size: int = 1, max_length: int | None = None) -> KVCache:
+        """An empty KV cache on this model's device and dtype (see :class:`gptmini.kvcache.KVCache`)."""
+        weight = self.transformer.wte.weight
+        return KVCache(self.config, batch_size, max_length, device=weight.device, dtype=weight.dtype)
 
     def resize_token_embeddings(self, vocab_size: int) -> GPT:
         """Grow the token table (e.g. for fine-tuning's special tokens); old rows stay, new rows ~ N(0, 0.02)."""
@@ -255,17 +278,57 @@ class GPT(nn.Module):
         return self
 
     # ---------------------------------------------------------------- generation (see generate.py)
-    def generate(self, idx, max_new_tokens: int, **kwargs):
-        """Continue ``idx`` by ``max_new_tokens`` tokens; see :func:`gptmini.generate.generate`."""
-        from .generate import generate
+    def generate(
+        self,
+        idx: torch.Tensor | list[int],
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
+        use_cache: bool = True,
+        eos_token_id: int | None = None,
+    ) -> torch.Tensor | list[int]:
+        """The prompt plus up to ``max_new_tokens`` new tokens, in the prompt's own form (list, 1-D or 2-D).
 
-        return generate(self, idx, max_new_tokens, **kwargs)
+        ``temperature=0`` is greedy; ``top_k``/``top_p`` filter before sampling; ``seed`` makes sampling
+        repeatable; ``use_cache`` keeps past keys and values; generation stops early at ``eos_token_id``.
+        """
+        return generate(
+            self,
+            idx,
+            max_new_tokens,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            seed=seed,
+            use_cache=use_cache,
+            eos_token_id=eos_token_id,
+        )
 
-    def generate_stream(self, idx, max_new_tokens: int, **kwargs) -> Iterator[int]:
-        """Yield new token ids one at a time (for widgets); see :func:`gptmini.generate.generate_stream`."""
-        from .generate import generate_stream
-
-        return generate_stream(self, idx, max_new_tokens, **kwargs)
+    def generate_stream(
+        self,
+        idx: torch.Tensor | list[int],
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
+        use_cache: bool = True,
+        eos_token_id: int | None = None,
+    ) -> Iterator[torch.Tensor | int]:
+        """Yield new token ids one at a time (for widgets and streaming); the arguments of :meth:`generate`."""
+        return generate_stream(
+            self,
+            idx,
+            max_new_tokens,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            seed=seed,
+            use_cache=use_cache,
+            eos_token_id=eos_token_id,
+        )
 
     @classmethod
     def from_pretrained(cls, name_or_path: str, **kwargs) -> GPT:

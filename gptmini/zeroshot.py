@@ -265,7 +265,7 @@ def mean_hidden_states(model: GPT, tokenizer, texts: Sequence[str], batch_size: 
             for i, row in enumerate(chunk):
                 idx[i, : len(row)] = torch.tensor(row)
                 mask[i, : len(row)] = 1.0
-            x, _, _ = model.hidden_states(idx.to(model.device))
+            x = model.hidden_states(idx.to(model.device))
             mask = mask.to(x.device)
             out.append(((x.float() * mask).sum(dim=1) / mask.sum(dim=1)).cpu())
     finally:

@@ -272,10 +272,9 @@ def test_block_check_post_and_pre_and_names_the_wrong_order():
     assert not result and "pre-LN" in result.message and "config.norm='post'" in result.message
 
     class SwappedNorms(Block):
-        def forward(self, x, past=None, need_weights=False):
-            a, present, w = self.attn(x, past, need_weights)
-            x = self.ln_2(x + a)
-            return self.ln_1(x + self.mlp(x)), present, w
+        def forward(self, x, cache=None):
+            x = self.ln_2(x + self.attn(x, cache))
+            return self.ln_1(x + self.mlp(x))
 
     assert not check_block(SwappedNorms(post), post)
 

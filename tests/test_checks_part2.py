@@ -139,11 +139,11 @@ def test_l3_loss(capsys):
 # ----------------------------------------------------------------------------------------- GPT-2
 def test_pre_ln_block(capsys):
     def pre(block, x):
-        x = x + block.attn(block.ln_1(x))[0]
+        x = x + block.attn(block.ln_1(x))
         return x + block.mlp(block.ln_2(x))
 
     def post(block, x):
-        x = block.ln_1(x + block.attn(x)[0])
+        x = block.ln_1(x + block.attn(x))
         return block.ln_2(x + block.mlp(x))
 
     assert part2.check_pre_ln_block(pre)
@@ -216,7 +216,7 @@ def test_greedy_decode(capsys, tiny_model):
 
     def stale_cache(model, ids, steps):  # forgets to feed the new token back: x never changes
         ids = list(ids)
-        x, _, _ = model.hidden_states(torch.tensor([ids]))
+        x = model.hidden_states(torch.tensor([ids]))
         for _ in range(steps):
             ids.append(int(model.lm_head(x[:, -1]).argmax()))
         return ids
@@ -295,7 +295,7 @@ def test_every_check_is_exported():
 
 def test_pre_ln_check_does_not_depend_on_callers_seed(capsys):
     def pre(block, x):
-        x = x + block.attn(block.ln_1(x))[0]
+        x = x + block.attn(block.ln_1(x))
         return x + block.mlp(block.ln_2(x))
 
     for seed in (1, 123):

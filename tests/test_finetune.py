@@ -199,7 +199,7 @@ def test_classifier_reads_the_extract_state(grown):
     batch = collate([[classification_input([1, 2, 3], special)], [classification_input([4], special)]], [0, 1])
     out = clf(batch.idx, batch.extract)
     for row, ids in enumerate(([S, 1, 2, 3, E], [S, 4, E])):
-        x, _, _ = model.hidden_states(torch.tensor([ids]))  # unpadded, on its own
+        x = model.hidden_states(torch.tensor([ids]))  # unpadded, on its own
         expected = x[0, -1] @ clf.head.weight.T + clf.head.bias
         torch.testing.assert_close(out.logits[row], expected, rtol=1e-5, atol=1e-6)
 
@@ -225,7 +225,7 @@ def test_multiple_choice_scores_each_choice(grown):
     logits = clf(batch.idx, batch.extract).logits
     assert logits.shape == (1, 3)
     for k, enc in enumerate(encs):
-        x, _, _ = model.hidden_states(torch.tensor([enc.ids]))
+        x = model.hidden_states(torch.tensor([enc.ids]))
         expected = x[0, -1] @ clf.head.weight[0] + clf.head.bias[0]
         torch.testing.assert_close(logits[0, k], expected, rtol=1e-5, atol=1e-6)
 

@@ -55,9 +55,10 @@ def test_cache_matches_full_recompute_logits():
     torch.manual_seed(0)
     model = GPT(GPTConfig.preset("tiny")).eval()
     idx = torch.randint(0, 64, (1, 12))
-    _, cache, _ = model.hidden_states(idx[:, :8])
+    cache = model.new_cache(batch_size=1, max_length=12)
+    model.hidden_states(idx[:, :8], cache)
     for t in range(8, 12):
-        x, cache, _ = model.hidden_states(idx[:, t : t + 1], past=cache)
+        x = model.hidden_states(idx[:, t : t + 1], cache)
         full, _ = model(idx[:, : t + 1])
         torch.testing.assert_close(model.lm_head(x[:, -1]), full[:, -1], atol=1e-5, rtol=1e-5)
 

@@ -355,8 +355,8 @@ def check_pre_ln_block(forward_fn: Callable[[torch.nn.Module, torch.Tensor], tor
             return error
         if isinstance(value, tuple):
             value = value[0]
-        expected = block(x)[0]
-        post = block.ln_1(x + block.attn(x)[0])
+        expected = block(x)
+        post = block.ln_1(x + block.attn(x))
         post = block.ln_2(post + block.mlp(post))
     hint = None
     if (
