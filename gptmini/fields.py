@@ -41,52 +41,57 @@ class Fields:
         got = "it is missing" if value is _MISSING else f"got {value!r}"
         return self.error(f"{self.source}: field {name!r} must be {expected}; {got}")
 
-    def get(self, name: str, default: Any = _MISSING) -> Any:
+    def get(self, name: str, default: Any = _MISSING, expected: str = "present") -> Any:
+        """The raw value; a missing field without a default is an error that says what was expected."""
         if name in self.data:
             return self.data[name]
         if default is _MISSING:
-            raise self.fail(name, "present")
+            raise self.fail(name, expected)
         return default
 
     def int(self, name: str, default: Any = _MISSING, minimum: int = 1, allow_none: bool = False) -> Any:
         """An integer >= ``minimum`` (a bool is not an integer; ``2.0`` is not either)."""
-        value = self.get(name, default)
+        kind = ("a positive integer" if minimum == 1 else f"an integer >= {minimum}") + (
+            " or null" if allow_none else ""
+        )
+        value = self.get(name, default, kind)
         if value is None and allow_none:
             return None
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-            raise self.fail(name, kind + (" or null" if allow_none else ""), value)
+            raise self.fail(name, kind, value)
         return value
 
     def float(self, name: str, default: Any = _MISSING, low: float = 0.0, high: float = math.inf) -> float:
         """A finite number in [low, high) (ints are fine: JSON writes ``1e-05`` and ``0`` alike)."""
-        value = self.get(name, default)
+        kind = f"a number in [{low}, {high})"
+        value = self.get(name, default, kind)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value < high:
-            raise self.fail(name, f"a number in [{low}, {high})", value)
+            raise self.fail(name, kind, value)
         return float(value)
 
     def bool(self, name: str, default: Any = _MISSING) -> bool:
-        value = self.get(name, default)
+        value = self.get(name, default, "true or false")
         if not isinstance(value, bool):
             raise self.fail(name, "true or false", value)
         return value
 
     def str(self, name: str, default: Any = _MISSING, allow_none: bool = False) -> Any:
-        value = self.get(name, default)
+        kind = "a string" + (" or null" if allow_none else "")
+        value = self.get(name, default, kind)
         if value is None and allow_none:
             return None
         if not isinstance(value, str):
-            raise self.fail(name, "a string" + (" or null" if allow_none else ""), value)
+            raise self.fail(name, kind, value)
         return value
 
     def list(self, name: str, default: Any = _MISSING) -> list:
-        value = self.get(name, default)
+        value = self.get(name, default, "a list")
         if not isinstance(value, list):
             raise self.fail(name, "a list", value)
         return value
 
     def object(self, name: str, default: Any = _MISSING) -> dict:
-        value = self.get(name, default)
+        value = self.get(name, default, "an object ({...})")
         if not isinstance(value, dict):
             raise self.fail(name, "an object ({...})", value)
         return value
