@@ -320,6 +320,11 @@ def from_pretrained(
 
 
 # ---------------------------------------------------------------- saving
+def file_mode() -> int:
+    """0o666 minus the process umask: the mode ``open()`` gives a new file (mkstemp and safetensors give 0o600)."""
+    return 0o666 & ~_umask()
+
+
 def _umask() -> int:
     """The process umask, read without changing it where Linux allows (os.umask can only set it)."""
     try:
@@ -344,8 +349,8 @@ def atomic_write(path: Path, write: Callable[[str], Any]) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        os.chmod(tmp, 0o666 & ~_umask())
         write(tmp)
+        os.chmod(tmp, file_mode())  # after writing: a writer may replace the file with a 0o600 one
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
