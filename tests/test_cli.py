@@ -112,8 +112,67 @@ def test_offline_hub_weights_give_the_download_message(monkeypatch, capsys):
 def test_python_dash_m_entry_point(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "gptmini", "sample", "--checkpoint", str(tmp_path / "missing")],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 2
     assert done.stderr.strip().startswith("gptmini: error: No checkpoint at") and "Traceback" not in done.stderr
     assert done.stderr.strip().count("\n") == 0
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--temperature", "nan"], "argument --temperature: must be a finite number, got 'nan'"),
+        (["--temperature", "-1"], "argument --temperature: must be >= 0"),
+        (["--temperature", "warm"], "argument --temperature: must be a number, got 'warm'"),
+        (["--top-p", "1.5"], "argument --top-p: must be in (0, 1]"),
+        (["--top-p", "0"], "argument --top-p: must be in (0, 1]"),
+        (["--top-p", "inf"], "argument --top-p: must be a finite number"),
+        (["--top-k", "2.5"], "argument --top-k: must be a whole number, got '2.5'"),
+        (["--top-k", "0"], "argument --top-k: must be >= 1, got 0"),
+        (["--max-new-tokens", "-3"], "argument --max-new-tokens: must be >= 0"),
+        (["--seed", "-1"], "argument --seed: must be >= 0"),
+        (["--seed", str(2**64)], "argument --seed: must be below 2**63"),
+    ],
+)
+def test_bad_sampling_arguments_are_refused_by_name(args, message, capsys):
+    assert main(["sample", "--checkpoint", "gpt2", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gptmini: error:") and message in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--lr", "nan"], "argument --lr: must be a finite number"),
+        (["--lr", "0"], "argument --lr: must be > 0"),
+        (["--eval-interval", "-1"], "argument --eval-interval: must be >= 0"),
+        (["--batch-size", "1e3"], "argument --batch-size: must be a whole number"),
+    ],
+)
+def test_bad_training_arguments_are_refused_by_name(args, message, capsys):
+    assert main(["train", "--preset", "tiny", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_bad_files_in_a_checkpoint_are_one_line(trained, tmp_path, capsys):
+    import shutil
+
+    out, _ = trained
+    broken = tmp_path / "broken"
+    for name, text, message in [
+        ("config.json", '{"format": "gptmini", "config": {"vocab_size": "many"}}', "vocab_size must be a positive"),
+        ("config.json", "[]", "must hold a JSON object"),
+        ("model.safetensors", "not safetensors", "could not be read as safetensors"),
+        ("tokenizer.json", '{"type": "char", "chars": [1, 2]}', "tokenizer.json"),
+        ("tokenizer.json", '{"type": ["char"]}', "tokenizer.json"),
+    ]:
+        shutil.rmtree(broken, ignore_errors=True)
+        shutil.copytree(out, broken)
+        (broken / name).write_text(text)
+        assert main(["sample", "--checkpoint", str(broken), "--max-new-tokens", "2"]) == 2, name
+        err = capsys.readouterr().err
+        assert err.startswith("gptmini: error:") and message in err and err.count("\n") == 1, err
