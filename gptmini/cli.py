@@ -15,7 +15,7 @@ import argparse
 import math
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,8 @@ import torch
 from .train import TRAIN_PRESETS
 
 USAGE_ERROR, RUNTIME_ERROR = 2, 1
+MIN_TEMPERATURE = 1e-6  # below this (but above 0) the scaled logits can overflow; 0 is greedy decoding
+MIN_TOP_P = 1e-6  # a smaller nucleus is the single most likely token, and 1e-97 is 0 in float32
 
 
 class CLIError(Exception):
@@ -193,7 +195,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
             seed=seed,
             eos_token_id=getattr(tokenizer, "eos_token_id", None),
         )
-        for token in stream:
+        for token in _checked(stream):
             new.append(int(token))
             text = tokenizer.decode(new)
             if not text.endswith("\ufffd"):  # wait for the rest of a multi-byte character
@@ -205,6 +207,20 @@ def cmd_sample(args: argparse.Namespace) -> int:
             sys.stdout.write("-" * 40 + "\n")
     sys.stdout.flush()
     return 0
+
+
+def _checked(stream: Iterator[int]) -> Iterator[int]:
+    """The tokens of ``stream``; logits that overflowed to NaN/inf (weights too large for this dtype) become one
+    readable error instead of torch's traceback from inside sampling."""
+    try:
+        yield from stream
+    except RuntimeError as err:
+        if "probability tensor contains" not in str(err):
+            raise
+        raise CLIError(
+            "the model's next-token probabilities are NaN or infinite: its weights overflow in this dtype or "
+            "the checkpoint is corrupt; try another checkpoint (or --temperature 0)"
+        ) from err
 
 
 # ---------------------------------------------------------------- argument parsing
@@ -252,6 +268,8 @@ def _temperature(text: str) -> float:
     value = _number(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0 (0 means greedy decoding), got {text!r}")
+    if 0 < value < MIN_TEMPERATURE:  # logits / 1e-97 overflow to inf: such a temperature means greedy anyway
+        raise argparse.ArgumentTypeError(f"must be 0 (greedy) or at least {MIN_TEMPERATURE:g}, got {text!r}")
     return value
 
 
@@ -259,6 +277,11 @@ def _top_p(text: str) -> float:
     value = _number(text)
     if not 0 < value <= 1:
         raise argparse.ArgumentTypeError(f"must be in (0, 1] (the probability mass kept), got {text!r}")
+    if value < MIN_TOP_P:  # it would underflow to 0 in float32 and remove every token
+        raise argparse.ArgumentTypeError(
+            f"must be at least {MIN_TOP_P:g}; below that only the most likely token is kept anyway "
+            f"(--temperature 0), got {text!r}"
+        )
     return value
 
 

@@ -214,7 +214,7 @@ def load_weights(model: GPT, weights: Path, spec: LoadSpec, header: dict | None 
     scales = query_scales(spec)
     n_embd = model.config.n_embd
     state: dict[str, torch.Tensor] = {}
-    head = None
+    head, not_finite = None, []
     try:
         with safe_open(str(weights), framework="pt") as f:
             for ours, (key, _, _) in header.items():
@@ -229,12 +229,19 @@ def load_weights(model: GPT, weights: Path, spec: LoadSpec, header: dict | None 
                     scale = scales[int(ours.split(".")[2])]
                     if scale != 1.0:
                         tensor[:n_embd] *= scale
+                if not torch.isfinite(tensor).all():
+                    not_finite.append(key)
                 state[ours] = tensor
     except Exception as err:
         raise CheckpointError(
             f"{weights} could not be read ({type(err).__name__}: {err}); the file is corrupt or incomplete: "
             "delete it and download or save it again."
         ) from err
+    if not_finite:
+        raise CheckpointError(
+            f"{weights} holds NaN or infinite values in {len(not_finite)} tensor(s): {not_finite[:8]}; the file is "
+            "corrupt (or was saved from a model whose training diverged): download or save it again."
+        )
     _check_head(head, state[WTE], spec, weights)
     model.load_state_dict(state, strict=False, assign=True)
     model.lm_head.weight = model.transformer.wte.weight  # assign=True replaced the tied tensor: tie again

@@ -126,9 +126,11 @@ def test_python_dash_m_entry_point(tmp_path):
     [
         (["--temperature", "nan"], "argument --temperature: must be a finite number, got 'nan'"),
         (["--temperature", "-1"], "argument --temperature: must be >= 0"),
+        (["--temperature", "1e-97"], "argument --temperature: must be 0 (greedy) or at least 1e-06"),
         (["--temperature", "warm"], "argument --temperature: must be a number, got 'warm'"),
         (["--top-p", "1.5"], "argument --top-p: must be in (0, 1]"),
         (["--top-p", "0"], "argument --top-p: must be in (0, 1]"),
+        (["--top-p", "1e-97"], "argument --top-p: must be at least 1e-06"),
         (["--top-p", "inf"], "argument --top-p: must be a finite number"),
         (["--top-k", "2.5"], "argument --top-k: must be a whole number, got '2.5'"),
         (["--top-k", "0"], "argument --top-k: must be >= 1, got 0"),
@@ -176,3 +178,19 @@ def test_bad_files_in_a_checkpoint_are_one_line(trained, tmp_path, capsys):
         assert main(["sample", "--checkpoint", str(broken), "--max-new-tokens", "2"]) == 2, name
         err = capsys.readouterr().err
         assert err.startswith("gptmini: error:") and message in err and err.count("\n") == 1, err
+
+
+def test_weights_that_overflow_give_one_line(trained, tmp_path, capsys):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    out, _ = trained
+    copy = tmp_path / "huge"
+    shutil.copytree(out, copy)
+    state = load_file(copy / "model.safetensors")
+    state["transformer.wte.weight"] = state["transformer.wte.weight"].sign() * 3e38  # finite, but not for long
+    save_file(state, copy / "model.safetensors")
+    assert main(["sample", "--checkpoint", str(copy), "--max-new-tokens", "3", "--seed", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "probabilities are NaN or infinite" in err and err.count("\n") == 1

@@ -217,3 +217,14 @@ def test_gptconfig_validation(fields, message):
 def test_gptconfig_accepts_the_usual_spellings():
     config = GPTConfig.preset("tiny", dropout=0, layer_norm_eps=1e-6, n_inner=100, bias=False)
     assert config.mlp_size == 100 and config.dropout == 0
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_weights_are_refused(folder, value):
+    state = load_file(folder / "model.safetensors")
+    state["transformer.h.1.mlp.c_fc.bias"][3] = value
+    save_file(state, folder / "model.safetensors")
+    with pytest.raises(
+        CheckpointError, match=r"NaN or infinite values in 1 tensor\(s\): \['transformer.h.1.mlp.c_fc.bias'\]"
+    ):
+        GPT.from_pretrained(folder)
