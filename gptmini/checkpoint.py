@@ -122,7 +122,7 @@ def join_tensors(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
     if isinstance(obj, dict):
         if set(obj) == {_TENSOR_REF}:
             key = obj[_TENSOR_REF]
-            if key not in tensors:
+            if not isinstance(key, str) or key not in tensors:
                 raise ValueError(f"trainer state refers to tensor {key!r}, which is not in {STATE_TENSORS}")
             return tensors[key]
         return {k: join_tensors(v, tensors) for k, v in obj.items()}
@@ -194,9 +194,9 @@ def _swap_in(saving: Path, directory: Path, previous: Path) -> None:
 
 def load_train_state(directory: str | os.PathLike) -> dict[str, Any]:
     """The resume state saved with a checkpoint (tensors on the CPU)."""
-    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    from .fields import read_json_object
     from .pretrained import CheckpointError
 
     directory = recover(directory)
@@ -205,14 +205,18 @@ def load_train_state(directory: str | os.PathLike) -> dict[str, Any]:
             f"{directory} holds no training state ({STATE_JSON} + {STATE_TENSORS}), so it cannot be resumed: "
             "it can still be loaded with GPT.from_pretrained for sampling or fine-tuning."
         )
+    hint = "; resume from another checkpoint, or start again without --resume"
+    payload = read_json_object(directory / STATE_JSON, CheckpointError, hint)
     try:
-        payload = json.loads((directory / STATE_JSON).read_text())
         tensors = load_file(str(directory / STATE_TENSORS))
-    except (json.JSONDecodeError, SafetensorError) as err:
+    except Exception as err:  # SafetensorError, a bad header, an unreadable file
         raise CheckpointError(
-            f"the training state in {directory} is corrupt ({err}); resume from another checkpoint"
+            f"the training state in {directory / STATE_TENSORS} is corrupt ({type(err).__name__}: {err}){hint}"
         ) from err
-    return join_tensors(payload, tensors)
+    try:
+        return join_tensors(payload, tensors)
+    except ValueError as err:
+        raise CheckpointError(f"{directory / STATE_JSON}: {err}{hint}") from err
 
 
 def load_checkpoint(

@@ -101,7 +101,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         tokenizer, model_config, train_ids, val_ids = preset_data(args.preset, progress=show)
         recover(out)
         if args.resume and has_train_state(out):
-            trainer = Trainer.resume(out, train_ids, val_ids, tokenizer=tokenizer, **overrides)
+            trainer = _resume(Trainer, out, train_ids, val_ids, tokenizer, overrides)
             say(f"Resuming from {out} at step {trainer.step}")
         else:
             if args.resume:
@@ -134,6 +134,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     finally:
         cleanup_distributed()
     return 0
+
+
+def _resume(trainer_class: Any, out: Path, train_ids: Any, val_ids: Any, tokenizer: Any, overrides: dict) -> Any:
+    """``Trainer.resume``, with a training state that lacks fields or has the wrong shapes said in one line."""
+    try:
+        return trainer_class.resume(out, train_ids, val_ids, tokenizer=tokenizer, **overrides)
+    except (KeyError, TypeError, IndexError, AttributeError, RuntimeError) as err:
+        raise CLIError(
+            f"the training state in {out} is incomplete or does not fit this run ({type(err).__name__}: {err}); "
+            "resume from another checkpoint, or start again without --resume"
+        ) from err
 
 
 def _print_evaluations(record: dict[str, Any]) -> None:

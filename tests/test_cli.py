@@ -194,3 +194,27 @@ def test_weights_that_overflow_give_one_line(trained, tmp_path, capsys):
     assert main(["sample", "--checkpoint", str(copy), "--max-new-tokens", "3", "--seed", "0"]) == 2
     err = capsys.readouterr().err
     assert "probabilities are NaN or infinite" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "name, text",
+    [
+        ("trainer_state.json", "["),
+        ("trainer_state.json", "[]"),
+        ("trainer_state.json", '{"config": {}}'),
+        ("trainer_state.json", '{"config": {"max_iters": "many"}}'),
+        ("trainer_state.json", '{"config": {"__tensor__": ["x"]}}'),
+        ("trainer_state.safetensors", "garbage"),
+    ],
+)
+def test_resume_from_a_broken_training_state_is_one_line(trained, tmp_path, capsys, name, text):
+    import shutil
+
+    out, _ = trained
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    (copy / name).write_text(text)
+    args = ["train", "--preset", "tiny", "--max-iters", "14", "--out", str(copy), "--resume", "--no-progress"]
+    assert main(args + ["--sample-tokens", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gptmini: error:") and err.count("\n") == 1 and "Traceback" not in err, err
