@@ -142,3 +142,33 @@ def test_no_network_gives_a_helpful_error(monkeypatch, tmp_path):
 def test_unknown_name_lists_known_ones():
     with pytest.raises(ValueError, match="Known names: gpt2, gpt2-medium"):
         GPT.from_pretrained("gpt5-mega")
+
+
+def test_pretrained_does_not_import_the_model_at_runtime():
+    """model.py imports pretrained.py; the way back is only for type checkers (no import cycle)."""
+    import ast
+    from pathlib import Path
+
+    import gptmini.pretrained as module
+
+    tree = ast.parse(Path(module.__file__).read_text())
+    runtime = []
+    for node in tree.body:  # module level, outside `if TYPE_CHECKING:`
+        if isinstance(node, ast.ImportFrom):
+            runtime.append(node.module)
+    assert "model" not in runtime and "gptmini.model" not in runtime
+    assert "TYPE_CHECKING" in Path(module.__file__).read_text()
+
+
+def test_load_pretrained_builds_the_class_it_is_given(tmp_path):
+    from gptmini.pretrained import load_pretrained, save_pretrained
+
+    class Subclass(GPT):
+        pass
+
+    torch.manual_seed(0)
+    model = GPT(GPTConfig.preset("tiny"))
+    save_pretrained(model, tmp_path)
+    loaded = load_pretrained(Subclass, tmp_path, dtype=torch.float64)
+    assert type(loaded) is Subclass and loaded.transformer.wte.weight.dtype == torch.float64
+    assert torch.equal(loaded.transformer.wte.weight, model.transformer.wte.weight.double())
