@@ -121,43 +121,35 @@ def test_python_dash_m_entry_point(tmp_path):
     assert done.stderr.strip().count("\n") == 0
 
 
+SAMPLE, TRAIN = ["sample", "--checkpoint", "gpt2"], ["train", "--preset", "tiny"]
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--temperature", "nan"], "argument --temperature: must be a finite number, got 'nan'"),
-        (["--temperature", "-1"], "argument --temperature: must be >= 0"),
-        (["--temperature", "1e-97"], "argument --temperature: must be 0 (greedy) or at least 1e-06"),
-        (["--temperature", "warm"], "argument --temperature: must be a number, got 'warm'"),
-        (["--top-p", "1.5"], "argument --top-p: must be in (0, 1]"),
-        (["--top-p", "0"], "argument --top-p: must be in (0, 1]"),
-        (["--top-p", "1e-97"], "argument --top-p: must be at least 1e-06"),
-        (["--top-p", "inf"], "argument --top-p: must be a finite number"),
-        (["--top-k", "2.5"], "argument --top-k: must be a whole number, got '2.5'"),
-        (["--top-k", "0"], "argument --top-k: must be >= 1, got 0"),
-        (["--max-new-tokens", "-3"], "argument --max-new-tokens: must be >= 0"),
-        (["--seed", "-1"], "argument --seed: must be >= 0"),
-        (["--seed", str(2**64)], "argument --seed: must be below 2**63"),
+        (SAMPLE + ["--temperature", "nan"], "argument --temperature: must be a finite number, got 'nan'"),
+        (SAMPLE + ["--temperature", "-1"], "argument --temperature: must be >= 0"),
+        (SAMPLE + ["--temperature", "1e-97"], "argument --temperature: must be 0 (greedy) or at least 1e-06"),
+        (SAMPLE + ["--temperature", "warm"], "argument --temperature: must be a number, got 'warm'"),
+        (SAMPLE + ["--top-p", "1.5"], "argument --top-p: must be in (0, 1]"),
+        (SAMPLE + ["--top-p", "0"], "argument --top-p: must be in (0, 1]"),
+        (SAMPLE + ["--top-p", "1e-97"], "argument --top-p: must be at least 1e-06"),
+        (SAMPLE + ["--top-p", "inf"], "argument --top-p: must be a finite number"),
+        (SAMPLE + ["--top-k", "2.5"], "argument --top-k: must be a whole number, got '2.5'"),
+        (SAMPLE + ["--top-k", "0"], "argument --top-k: must be >= 1, got 0"),
+        (SAMPLE + ["--max-new-tokens", "-3"], "argument --max-new-tokens: must be >= 0"),
+        (SAMPLE + ["--seed", "-1"], "argument --seed: must be >= 0"),
+        (SAMPLE + ["--seed", str(2**64)], "argument --seed: must be below 2**63"),
+        (TRAIN + ["--lr", "nan"], "argument --lr: must be a finite number"),
+        (TRAIN + ["--lr", "0"], "argument --lr: must be > 0"),
+        (TRAIN + ["--eval-interval", "-1"], "argument --eval-interval: must be >= 0"),
+        (TRAIN + ["--batch-size", "1e3"], "argument --batch-size: must be a whole number"),
     ],
 )
-def test_bad_sampling_arguments_are_refused_by_name(args, message, capsys):
-    assert main(["sample", "--checkpoint", "gpt2", *args]) == 2
+def test_bad_arguments_are_refused_by_name(args, message, capsys):
+    assert main(args) == 2
     err = capsys.readouterr().err
     assert err.startswith("gptmini: error:") and message in err and err.count("\n") == 1
-
-
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        (["--lr", "nan"], "argument --lr: must be a finite number"),
-        (["--lr", "0"], "argument --lr: must be > 0"),
-        (["--eval-interval", "-1"], "argument --eval-interval: must be >= 0"),
-        (["--batch-size", "1e3"], "argument --batch-size: must be a whole number"),
-    ],
-)
-def test_bad_training_arguments_are_refused_by_name(args, message, capsys):
-    assert main(["train", "--preset", "tiny", *args]) == 2
-    err = capsys.readouterr().err
-    assert message in err and err.count("\n") == 1
 
 
 def test_bad_files_in_a_checkpoint_are_one_line(trained, tmp_path, capsys):

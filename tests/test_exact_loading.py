@@ -49,6 +49,16 @@ def load(hf, tmp_path):
     return GPT.from_pretrained(tmp_path)
 
 
+def assert_refused(tmp_path, hf, field, value, match):
+    """Save ``hf``, set ``field`` of its config.json to ``value``: loading must fail with ``match``."""
+    hf.save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    config[field] = value
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match=match):
+        GPT.from_pretrained(tmp_path)
+
+
 def assert_parity(model, hf, atol=1e-9):
     with torch.no_grad():
         expected = hf(IDX).logits
@@ -74,13 +84,7 @@ def test_gpt1_uses_the_tanh_gelu_exactly(tmp_path):
 
 @pytest.mark.parametrize("afn", ["relu", "silu", "swish", "gelu_new"])
 def test_gpt1_activations_that_are_not_its_gelu_are_refused(tmp_path, afn):
-    hf = gpt1()
-    hf.save_pretrained(tmp_path)
-    config = json.loads((tmp_path / "config.json").read_text())
-    config["afn"] = afn
-    (tmp_path / "config.json").write_text(json.dumps(config))
-    with pytest.raises(CheckpointError, match=rf"field 'afn' is '{afn}'.*supported for openai-gpt: \['gelu'\]"):
-        GPT.from_pretrained(tmp_path)
+    assert_refused(tmp_path, gpt1(), "afn", afn, rf"field 'afn' is '{afn}'.*supported for openai-gpt: \['gelu'\]")
 
 
 @pytest.mark.parametrize(
@@ -123,21 +127,11 @@ def test_reorder_and_upcast_attn_is_the_same_maths_in_float32(tmp_path):
 
 @pytest.mark.parametrize("act", ["relu", "gelu_fast", "quick_gelu", "gelu_accurate", "gelu_10", 3, None])
 def test_gpt2_activations_without_an_exact_match_are_refused(tmp_path, act):
-    gpt2().save_pretrained(tmp_path)
-    config = json.loads((tmp_path / "config.json").read_text())
-    config["activation_function"] = act
-    (tmp_path / "config.json").write_text(json.dumps(config))
-    with pytest.raises(CheckpointError, match="'activation_function'"):
-        GPT.from_pretrained(tmp_path)
+    assert_refused(tmp_path, gpt2(), "activation_function", act, "'activation_function'")
 
 
 def test_cross_attention_is_refused(tmp_path):
-    gpt2().save_pretrained(tmp_path)
-    config = json.loads((tmp_path / "config.json").read_text())
-    config["add_cross_attention"] = True
-    (tmp_path / "config.json").write_text(json.dumps(config))
-    with pytest.raises(CheckpointError, match="'add_cross_attention'"):
-        GPT.from_pretrained(tmp_path)
+    assert_refused(tmp_path, gpt2(), "add_cross_attention", True, "'add_cross_attention'")
 
 
 def test_untied_head_loads_only_when_it_equals_wte(tmp_path):
@@ -156,12 +150,8 @@ def test_untied_head_loads_only_when_it_equals_wte(tmp_path):
 
 
 def test_untied_config_without_a_head_is_refused(tmp_path):
-    gpt2().save_pretrained(tmp_path)
-    config = json.loads((tmp_path / "config.json").read_text())
-    config["tie_word_embeddings"] = False
-    (tmp_path / "config.json").write_text(json.dumps(config))
-    with pytest.raises(CheckpointError, match="'tie_word_embeddings' is false but .* holds no lm_head.weight"):
-        GPT.from_pretrained(tmp_path)
+    match = "'tie_word_embeddings' is false but .* holds no lm_head.weight"
+    assert_refused(tmp_path, gpt2(), "tie_word_embeddings", False, match)
 
 
 def test_our_format_never_drops_a_different_head(tmp_path):

@@ -169,6 +169,12 @@ class SpecialTokenizer:
         encode_ordinary: Callable[[str], list[int]],
     ) -> list[int]:
         allowed = resolve_special(text, self.special_tokens, allowed_special, disallowed_special)
+        return self._encode_resolved(text, allowed, encode_ordinary)
+
+    def _encode_resolved(
+        self, text: str, allowed: frozenset[str], encode_ordinary: Callable[[str], list[int]]
+    ) -> list[int]:
+        """Encode ``text`` once the allowed special tokens are known (a fast path may replace this)."""
         ids: list[int] = []
         for piece, is_special in split_special(fix_surrogates(text), allowed):
             if is_special:

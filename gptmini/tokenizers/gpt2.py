@@ -24,14 +24,10 @@ from typing import TYPE_CHECKING
 import regex
 
 from .base import (
-    DEFAULT_ALLOWED,
-    DEFAULT_DISALLOWED,
     GPT2_PATTERN,
-    AllowedSpecial,
     SpecialTokenizer,
     load_fields,
     merge_by_rank,
-    resolve_special,
     token_label,
     write_json,
 )
@@ -147,17 +143,11 @@ class GPT2Tokenizer(SpecialTokenizer):
             self.cache[chunk] = ids
         return ids
 
-    def encode(
-        self,
-        text: str,
-        allowed_special: AllowedSpecial = DEFAULT_ALLOWED,
-        disallowed_special: AllowedSpecial = DEFAULT_DISALLOWED,
-    ) -> list[int]:
-        """Text -> ids, exactly as ``tiktoken``'s GPT-2 encoding does (same special-token rules)."""
+    def _encode_resolved(self, text: str, allowed: frozenset[str], encode_ordinary) -> list[int]:
+        """``fast=True``: tiktoken's compiled code on the same vocabulary, with the same special tokens allowed."""
         if self.fast:
-            allowed = resolve_special(text, self.special_tokens, allowed_special, disallowed_special)
             return self.tiktoken().encode(text, allowed_special=allowed, disallowed_special=())
-        return super().encode(text, allowed_special, disallowed_special)
+        return super()._encode_resolved(text, allowed, encode_ordinary)
 
     def _encode_ordinary(self, piece: str) -> list[int]:
         ids: list[int] = []
