@@ -62,10 +62,13 @@ class Fields:
         return value
 
     def float(self, name: str, default: Any = _MISSING, low: float = 0.0, high: float = math.inf) -> float:
-        """A finite number in [low, high) (ints are fine: JSON writes ``1e-05`` and ``0`` alike)."""
-        kind = f"a number in [{low}, {high})"
+        """A finite number in [low, high), or > 0 when ``low`` is 0 and ``high`` infinite (ints are fine:
+        JSON writes ``1e-05`` and ``0`` alike)."""
+        positive = low == 0.0 and high == math.inf
+        kind = "a positive number" if positive else f"a number in [{low}, {high})"
         value = self.get(name, default, kind)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value < high:
+        ok = not isinstance(value, bool) and isinstance(value, (int, float)) and low <= value < high
+        if not ok or (positive and value == 0):
             raise self.fail(name, kind, value)
         return float(value)
 

@@ -86,7 +86,7 @@ def config_from_hf(hf: dict[str, Any], source: str = "config.json") -> LoadSpec:
         n_inner=n_inner,
         dropout=fields.float("resid_pdrop", 0.1, 0.0, 1.0),
         norm="post" if is_gpt1 else "pre",
-        layer_norm_eps=fields.float("layer_norm_epsilon", 1e-5, math.ulp(0.0)),
+        layer_norm_eps=fields.float("layer_norm_epsilon", 1e-5),
         gelu=table[act],
         name=fields.str("_name_or_path", None, allow_none=True) or model_type,
     )

@@ -91,7 +91,7 @@ def _our_key(key: str) -> str | None:
 
 
 def read_header(weights: Path) -> dict[str, tuple[str, tuple[int, ...], str]]:
-    """Our key -> (file key, shape as nn.Linear wants it, dtype), from the header only: no tensor is read."""
+    """Our key -> (file key, shape as stored, dtype), from the header only: no tensor is read."""
     from safetensors import safe_open
 
     if not weights.is_file():
