@@ -136,22 +136,24 @@ def _layers_in(header: dict[str, Any]) -> set[int]:
 def check_sizes(spec: LoadSpec, header: dict[str, tuple[str, tuple[int, ...], str]], source: Path) -> None:
     """Compare config.json's sizes with the tensors in the file, before a model of that size is built."""
     config, problems = spec.config, []
-
-    def shape(key: str) -> tuple[int, ...] | None:
-        return header[key][1] if key in header else None
-
-    wte, wpe = shape(WTE), shape(WPE)
-    if wte is not None and wte != (config.vocab_size, config.n_embd):
+    fc_key = "transformer.h.0.mlp.c_fc.weight"
+    missing = [key for key in (WTE, WPE, fc_key) if key not in header]
+    if missing:  # these fix every size; without them a config could ask for any size at all
+        raise CheckpointError(
+            f"{source} lacks {[k.removeprefix('transformer.') for k in missing]}, so config.json's sizes cannot be "
+            "checked; the file is incomplete or not a GPT checkpoint"
+        )
+    wte, wpe, fc = header[WTE][1], header[WPE][1], header[fc_key][1]
+    if wte != (config.vocab_size, config.n_embd):
         problems.append(f"vocab_size x n_embd = {config.vocab_size} x {config.n_embd}, but wte is {wte}")
-    if wpe is not None and wpe != (config.block_size, config.n_embd):
+    if wpe != (config.block_size, config.n_embd):
         problems.append(f"block_size (n_positions) x n_embd = {config.block_size} x {config.n_embd}, but wpe is {wpe}")
     layers = _layers_in(header)
     if len(layers) != config.n_layer:
         problems.append(f"n_layer = {config.n_layer}, but the file holds {len(layers)} layers")
-    fc = shape("transformer.h.0.mlp.c_fc.weight")
-    width = None if fc is None or len(fc) != 2 else fc[1] if spec.conv1d else fc[0]
-    if width is not None and width != config.mlp_size:
-        problems.append(f"the MLP width (n_inner) is {config.mlp_size}, but h.0.mlp.c_fc has width {width}")
+    width = (fc[-1] if spec.conv1d else fc[0]) if len(fc) == 2 else None
+    if width != config.mlp_size:
+        problems.append(f"the MLP width (n_inner) is {config.mlp_size}, but h.0.mlp.c_fc has shape {fc}")
     if problems:
         raise CheckpointError(
             f"{source.parent / 'config.json'} does not describe {source}: "
@@ -307,8 +309,11 @@ def load_pretrained(
     weights = directory / "model.safetensors"
     header = read_header(weights)
     check_sizes(spec, header, weights)  # before building: absurd sizes fail here, in milliseconds
-    with torch.device("meta"):  # no memory for random weights that are overwritten at once
-        model = cls(spec.config)
+    try:
+        with torch.device("meta"):  # no memory for random weights that are overwritten at once
+            model = cls(spec.config)
+    except RuntimeError as err:  # e.g. a size that overflows; check_sizes should have caught it already
+        raise CheckpointError(f"{directory / 'config.json'} describes a model that cannot be built: {err}") from err
     load_weights(model, weights, spec, header)
     if dtype is not None:
         model.to(dtype)

@@ -128,7 +128,8 @@ tensor_entries = st.fixed_dictionaries(
 @given(data=st.data())
 def test_random_safetensors(checkpoint, data):
     valid = (checkpoint / "model.safetensors").read_bytes()
-    keys = st.sampled_from(["transformer.wte.weight", "h.0.ln_1.weight", "wpe.weight", "lm_head.weight", "x"])
+    names = ["transformer.wte.weight", "h.0.ln_1.weight", "wpe.weight", "h.0.mlp.c_fc.weight", "lm_head.weight", "x"]
+    keys = st.sampled_from(names)
     choice = data.draw(st.integers(0, 3), label="kind")
     if choice == 0:
         raw = data.draw(st.binary(max_size=200), label="bytes")

@@ -228,3 +228,12 @@ def test_non_finite_weights_are_refused(folder, value):
         CheckpointError, match=r"NaN or infinite values in 1 tensor\(s\): \['transformer.h.1.mlp.c_fc.bias'\]"
     ):
         GPT.from_pretrained(folder)
+
+
+@pytest.mark.parametrize("size", [2**40, 2**62])
+def test_sizes_cannot_hide_behind_missing_tensors(tmp_path, size):
+    save_file({"h.0.ln_1.weight": torch.ones(4)}, tmp_path / "model.safetensors")
+    config = dict(model_type="gpt2", vocab_size=size, n_positions=size, n_layer=1, n_head=1, n_embd=size)
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match=r"lacks \['wte.weight', 'wpe.weight', 'h.0.mlp.c_fc.weight'\]"):
+        GPT.from_pretrained(tmp_path)
