@@ -140,7 +140,9 @@ def _resume(trainer_class: Any, out: Path, train_ids: Any, val_ids: Any, tokeniz
     """``Trainer.resume``, with a training state that lacks fields or has the wrong shapes said in one line."""
     try:
         return trainer_class.resume(out, train_ids, val_ids, tokenizer=tokenizer, **overrides)
-    except (KeyError, TypeError, IndexError, AttributeError, RuntimeError) as err:
+    except torch.OutOfMemoryError:
+        raise  # not the file's fault
+    except (KeyError, TypeError, IndexError, AttributeError, RuntimeError) as err:  # e.g. a state of other shapes
         raise CLIError(
             f"the training state in {out} is incomplete or does not fit this run ({type(err).__name__}: {err}); "
             "resume from another checkpoint, or start again without --resume"
@@ -230,7 +232,7 @@ def _checked(stream: Iterator[int]) -> Iterator[int]:
             raise
         raise CLIError(
             "the model's next-token probabilities are NaN or infinite: its weights overflow in this dtype or "
-            "the checkpoint is corrupt; try another checkpoint (or --temperature 0)"
+            "the checkpoint is corrupt; try another checkpoint"
         ) from err
 
 
