@@ -8,11 +8,14 @@ real weights is a copy of keys plus a transpose (see ``pretrained.py``).
 from __future__ import annotations
 
 import math
+import os
+from typing import Any
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import pretrained
 from .config import GPTConfig
 from .generate import generate, generate_stream
 from .kvcache import KVCache
@@ -283,14 +286,12 @@ class GPT(nn.Module):
     generate_stream = generate_stream
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str, **kwargs) -> GPT:
-        """Load real GPT-2 / GPT-1 weights by name, or a local folder; see :mod:`gptmini.pretrained`."""
-        from .pretrained import from_pretrained
+    def from_pretrained(
+        cls, name_or_path: str | os.PathLike, device: str | torch.device | None = None, dtype: torch.dtype | None = None
+    ) -> GPT:
+        """Load real GPT-2 / GPT-1 weights by name (``"gpt2"``, ``"openai-gpt"``, ...) or a local folder."""
+        return pretrained.load_pretrained(cls, name_or_path, device=device, dtype=dtype)
 
-        return from_pretrained(name_or_path, **kwargs)
-
-    def save_pretrained(self, directory, **kwargs) -> None:
-        """Write ``model.safetensors`` + ``config.json`` atomically; see :mod:`gptmini.pretrained`."""
-        from .pretrained import save_pretrained
-
-        save_pretrained(self, directory, **kwargs)
+    def save_pretrained(self, directory: str | os.PathLike, metadata: dict[str, Any] | None = None) -> None:
+        """Write ``model.safetensors`` + ``config.json`` atomically; :meth:`from_pretrained` reads them back."""
+        pretrained.save_pretrained(self, directory, metadata=metadata)
