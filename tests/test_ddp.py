@@ -36,7 +36,8 @@ def setup():
 
 
 def worker(out: str) -> None:
-    from gptmini.train import Trainer, cleanup_distributed
+    from gptmini.distributed import cleanup_distributed
+    from gptmini.train import Trainer
 
     model, train_ids, val_ids, config = setup()
     trainer = Trainer(model, train_ids, val_ids, config.replace(out_dir=str(Path(out) / "ckpt")))

@@ -7,17 +7,10 @@ import torch
 
 from gptmini import GPT, GPTConfig
 from gptmini.checkpoint import load_checkpoint, load_train_state
-from gptmini.train import (
-    TRAIN_PRESETS,
-    History,
-    TrainConfig,
-    Trainer,
-    TrainingDiverged,
-    lr_at,
-    param_groups,
-    precision,
-    train,
-)
+from gptmini.device import precision
+from gptmini.optim import get_lr, param_groups
+from gptmini.recipes import RECIPES
+from gptmini.train import History, TrainConfig, Trainer, TrainingDiverged, train
 
 
 def cyclic_data(n: int = 4000, period: int = 13, vocab: int = 64) -> torch.Tensor:
@@ -51,16 +44,29 @@ def test_loss_falls_on_a_tiny_run():
 
 
 def test_lr_schedule_warmup_cosine_floor():
-    cfg = TrainConfig(learning_rate=1.0, min_lr=0.1, warmup_iters=10, max_iters=110, lr_decay_iters=110)
-    assert lr_at(0, cfg) == pytest.approx(0.1)  # first step: 1/10 of the peak
-    assert lr_at(4, cfg) == pytest.approx(0.5)
-    assert lr_at(9, cfg) == pytest.approx(1.0)  # the last warm-up step reaches the peak
-    assert lr_at(10, cfg) == pytest.approx(1.0)  # the cosine starts at the peak
-    assert lr_at(60, cfg) == pytest.approx(0.55)  # halfway down the cosine: (peak + floor) / 2
-    assert lr_at(35, cfg) == pytest.approx(0.1 + 0.9 * (1 + math.cos(math.pi / 4)) / 2)
-    assert lr_at(110, cfg) == lr_at(500, cfg) == pytest.approx(0.1)
-    rates = [lr_at(s, cfg) for s in range(10, 111)]
+    def lr(step):
+        return get_lr(step, learning_rate=1.0, min_lr=0.1, warmup_iters=10, decay_iters=110)
+
+    assert lr(0) == pytest.approx(0.1)  # first step: 1/10 of the peak
+    assert lr(4) == pytest.approx(0.5)
+    assert lr(9) == pytest.approx(1.0)  # the last warm-up step reaches the peak
+    assert lr(10) == pytest.approx(1.0)  # the cosine starts at the peak
+    assert lr(60) == pytest.approx(0.55)  # halfway down the cosine: (peak + floor) / 2
+    assert lr(35) == pytest.approx(0.1 + 0.9 * (1 + math.cos(math.pi / 4)) / 2)
+    assert lr(110) == lr(500) == pytest.approx(0.1)
+    rates = [lr(s) for s in range(10, 111)]
     assert all(a >= b for a, b in zip(rates, rates[1:], strict=False))
+    config = TrainConfig(learning_rate=1.0, min_lr=0.1, warmup_iters=10, max_iters=110)  # the same, from a config
+    assert [config.lr_at(s) for s in range(120)] == [lr(s) for s in range(120)]
+
+
+def test_linear_decay_is_gpt1_finetuning_schedule():
+    def lr(step):
+        return get_lr(step, learning_rate=1.0, warmup_iters=10, decay_iters=100, decay="linear")
+
+    assert (lr(0), lr(9), lr(10), lr(55), lr(100)) == pytest.approx((0.1, 1.0, 1.0, 0.5, 0.0))
+    with pytest.raises(ValueError, match="decay must be"):
+        get_lr(50, learning_rate=1.0, warmup_iters=10, decay_iters=100, decay="step")
 
 
 def test_weight_decay_only_on_matrices():
@@ -175,8 +181,7 @@ def test_bad_data_and_config_are_clear_errors():
 
 
 def test_config_presets_and_round_trip():
-    for name in TRAIN_PRESETS:
-        assert name in GPTConfig.presets()  # every training recipe goes with a model preset of the same name
+    for name in RECIPES:
         config = TrainConfig.preset(name)
         assert TrainConfig.from_dict(config.to_dict()) == config
     char = TrainConfig.preset("shakespeare-char", max_iters=7)
