@@ -7,6 +7,9 @@ one state per process, and a resumed process takes back its own.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 
 
@@ -29,3 +32,23 @@ def set_rng_state(state: dict[str, torch.Tensor], device: str | torch.device) ->
         torch.cuda.set_rng_state(state["cuda"], device)
     elif device.type == "mps" and "mps" in state:
         torch.mps.set_rng_state(state["mps"])
+
+
+@contextmanager
+def preserved_rng() -> Iterator[None]:
+    """Run the block, then put back every global generator (CPU, every CUDA GPU, MPS) as it was.
+
+    ``torch.manual_seed`` inside the block reseeds all of them; ``torch.random.fork_rng(devices=[])`` would
+    restore only the CPU's and leave the caller's GPU stream reseeded for good.
+    """
+    cpu = torch.get_rng_state()
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    mps = torch.mps.get_rng_state() if torch.backends.mps.is_available() else None
+    try:
+        yield
+    finally:
+        torch.set_rng_state(cpu)
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
+        if mps is not None:
+            torch.mps.set_rng_state(mps)
