@@ -356,7 +356,7 @@ class Trainer:
         compiled = model if hasattr(model, "_orig_mod") else None  # handed over already compiled
         if compiled is None and config.compile:
             compiled = torch.compile(self.model)
-        self.forward_model = compiled or self.model
+        self.forward_model = self.model if compiled is None else compiled
         self.train_model = self.forward_model
         if self.dist.enabled:
             from torch.nn.parallel import DistributedDataParallel as DDP

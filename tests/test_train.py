@@ -196,3 +196,135 @@ def test_bf16_autocast_on_cpu_trains():
     history = trainer.fit()
     assert trainer.amp_dtype is torch.bfloat16
     assert all(math.isfinite(r["train_loss"]) for r in history.of_kind("train"))
+
+
+def test_data_of_exactly_one_window_is_enough():
+    data = cyclic_data(17)  # block_size 16 + 1: one window, the smallest that trains
+    trainer = Trainer(tiny_model(), data, None, quick_config(max_iters=2, eval_interval=0))
+    assert math.isfinite(trainer.train_step()[0]) and trainer.step == 1
+    with pytest.raises(ValueError, match="has 16 tokens; one training window needs block_size \\+ 1 = 17"):
+        Trainer(tiny_model(), data[:16], None, quick_config())
+
+
+def test_a_compiled_model_is_trained_saved_and_counted_unwrapped(tmp_path):
+    data = cyclic_data()
+    config = quick_config(max_iters=4, eval_interval=2, out_dir=str(tmp_path / "run"))
+    plain = Trainer(tiny_model(), data[:3000], data[3000:], config.replace(out_dir=None)).fit()
+    model = tiny_model()
+    compiled = torch.compile(model, backend="eager")
+    trainer = Trainer(compiled, data[:3000], data[3000:], config)
+    history = trainer.fit()
+    assert trainer.model is model and trainer.forward_model is compiled
+    assert sorted(trainer._param_names) == sorted(n for n, _ in model.named_parameters())  # no "_orig_mod."
+    assert [r["train_loss"] for r in history.records] == pytest.approx([r["train_loss"] for r in plain.records])
+    saved, _ = load_checkpoint(tmp_path / "run")
+    assert set(load_train_state(tmp_path / "run")["optimizer"]) <= set(dict(model.named_parameters()))
+    for (name, a), b in zip(model.state_dict().items(), saved.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+
+
+class SkippingScaler:
+    """Stands in for torch.amp.GradScaler: skips the updates whose call number is in ``skip`` (an fp16 overflow)."""
+
+    def __init__(self, skip):
+        self.skip, self.calls, self.scale_value = set(skip), 0, 2.0**16
+
+    def scale(self, loss):
+        return loss
+
+    def unscale_(self, optimizer):
+        pass
+
+    def step(self, optimizer):
+        self.calls += 1
+        if self.calls not in self.skip:
+            optimizer.step()
+
+    def update(self):
+        self.scale_value *= 0.5 if self.calls in self.skip else 1.0
+
+    def get_scale(self):
+        return self.scale_value
+
+    def state_dict(self):
+        return {}
+
+
+def test_skipped_fp16_updates_do_not_advance_the_step_or_the_schedule():
+    data = cyclic_data()
+    config = quick_config(max_iters=5, eval_interval=0, warmup_iters=3)
+    trainer = Trainer(tiny_model(), data[:3000], None, config)
+    trainer.scaler = SkippingScaler(skip={2, 3})
+    lrs = []
+    real_step = trainer.optimizer.step
+
+    def spy():
+        lrs.append(trainer.optimizer.param_groups[0]["lr"])
+        real_step()
+
+    trainer.optimizer.step = spy
+    history = trainer.fit()
+    assert trainer.scaler.calls == 7 and trainer.step == 5  # 7 attempts, 5 real updates
+    assert [r["step"] for r in history.of_kind("train")] == [1, 2, 3, 4, 5]
+    assert lrs == pytest.approx([config.lr_at(s) for s in range(5)])  # the schedule follows real updates
+
+
+def test_too_many_skipped_updates_in_a_row_stop_training():
+    data = cyclic_data()
+    trainer = Trainer(tiny_model(), data[:3000], None, quick_config(eval_interval=0, max_skipped_steps=4))
+    trainer.scaler = SkippingScaler(skip=range(1, 1000))
+    with pytest.raises(TrainingDiverged, match="skipped 4 updates in a row"):
+        trainer.fit()
+    assert trainer.scaler.calls == 4 and trainer.step == 0
+
+
+@pytest.mark.parametrize(
+    ("capability", "auto", "bf16_ok"), [((7, 5), torch.float16, False), ((8, 0), torch.bfloat16, True)]
+)
+def test_precision_follows_the_gpus_compute_capability(monkeypatch, capability, auto, bf16_ok):
+    from gptmini.device import describe
+
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Some GPU")
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)  # what a T4 says (emulation)
+    cuda = torch.device("cuda")
+    assert precision("auto", cuda) is auto
+    if bf16_ok:
+        assert precision("bf16", cuda) is torch.bfloat16
+        assert describe(cuda) == "cuda (Some GPU, bf16 autocast)"
+    else:
+        with pytest.raises(ValueError, match="no native bf16"):
+            precision("bf16", cuda)
+        assert describe(cuda) == "cuda (Some GPU, fp16 autocast + gradient scaler)"
+    assert precision("fp16", cuda) is torch.float16 and precision("off", cuda) is None
+    assert precision("auto", torch.device("cpu")) is None and describe("cpu") == "cpu (fp32)"
+
+
+def test_setup_prints_the_precision(monkeypatch, capsys):
+    from gptmini.course import setup
+
+    monkeypatch.setenv("GPTMINI_MODE", "fast")
+    setup(device="cpu")
+    assert "device: cpu (fp32)" in capsys.readouterr().out
+
+
+def test_more_processes_than_gpus_is_one_clear_line():
+    from gptmini.distributed import check_local_gpu
+
+    check_local_gpu(1, 2)
+    expected = r"needs GPU 2, but only 2 GPU\(s\) are visible: use torchrun --nproc_per_node 2"
+    with pytest.raises(ValueError, match=expected):
+        check_local_gpu(2, 2)
+
+
+def test_mps_random_state_is_saved(monkeypatch):
+    from gptmini.rng import get_rng_state, set_rng_state
+
+    restored = []
+    monkeypatch.setattr(torch.mps, "get_rng_state", lambda: torch.tensor([1, 2, 3], dtype=torch.uint8))
+    monkeypatch.setattr(torch.mps, "set_rng_state", restored.append)
+    state = get_rng_state(torch.device("mps"))
+    assert state["mps"].tolist() == [1, 2, 3] and "cuda" not in state
+    set_rng_state(state, torch.device("mps"))
+    assert restored[0].tolist() == [1, 2, 3]
+    assert set(get_rng_state("cpu")) == {"cpu"}
