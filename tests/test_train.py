@@ -328,3 +328,18 @@ def test_mps_random_state_is_saved(monkeypatch):
     set_rng_state(state, torch.device("mps"))
     assert restored[0].tolist() == [1, 2, 3]
     assert set(get_rng_state("cpu")) == {"cpu"}
+
+
+def test_bench_matches_gpu_names_exactly():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "bench" / "train.py"
+    spec = importlib.util.spec_from_file_location("bench_train", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.peak_flops("NVIDIA H100 PCIe")[0] == 756e12  # not the SXM's 989e12
+    assert bench.peak_flops("NVIDIA L40S")[0] == 362e12  # not the L4's 121e12
+    assert bench.peak_flops("NVIDIA H100 80GB HBM3")[0] == 989e12
+    assert bench.peak_flops("NVIDIA GeForce RTX 4090") == (None, "'NVIDIA GeForce RTX 4090' is not in the table")
+    assert bench.peak_flops("NVIDIA GeForce RTX 4090", 165.2) == (165.2e12, "--peak-tflops")
