@@ -236,7 +236,12 @@ def main() -> None:
 
     # ---------------------------------------------------------------- fine-tuning
     base = dict(
-        learning_rate=args.lr, epochs=args.epochs, batch_size=32, lm_coef=0.5, seed=args.seed, device=args.device,
+        learning_rate=args.lr,
+        epochs=args.epochs,
+        batch_size=32,
+        lm_coef=0.5,
+        seed=args.seed,
+        device=args.device,
         eval_train=False,
     )
 

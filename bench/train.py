@@ -117,8 +117,17 @@ def gpu_bench(steps: int, batch_size: int, compile_model: bool, peak_tflops: flo
     model_config = GPTConfig.preset("gpt2", dropout=0.0)
     model = GPT(model_config)
     config = TrainConfig(
-        batch_size=batch_size, max_iters=10**6, learning_rate=6e-4, min_lr=6e-5, warmup_iters=100, betas=(0.9, 0.95),
-        device="cuda", amp="auto", compile=compile_model, progress=False, eval_interval=0,
+        batch_size=batch_size,
+        max_iters=10**6,
+        learning_rate=6e-4,
+        min_lr=6e-5,
+        warmup_iters=100,
+        betas=(0.9, 0.95),
+        device="cuda",
+        amp="auto",
+        compile=compile_model,
+        progress=False,
+        eval_interval=0,
     )
     torch.cuda.reset_peak_memory_stats()
     started = time.perf_counter()

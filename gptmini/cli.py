@@ -46,9 +46,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     overrides = {
         key: value
         for key, value in dict(
-            max_iters=args.max_iters, batch_size=args.batch_size, grad_accum_steps=args.grad_accum,
-            learning_rate=args.lr, eval_interval=args.eval_interval, eval_iters=args.eval_iters,
-            seed=args.seed, device=args.device, amp=args.amp,
+            max_iters=args.max_iters,
+            batch_size=args.batch_size,
+            grad_accum_steps=args.grad_accum,
+            learning_rate=args.lr,
+            eval_interval=args.eval_interval,
+            eval_iters=args.eval_iters,
+            seed=args.seed,
+            device=args.device,
+            amp=args.amp,
         ).items()
         if value is not None
     }
@@ -154,8 +160,13 @@ def cmd_sample(args: argparse.Namespace) -> int:
         shown = 0
         sys.stdout.write(args.prompt)
         stream = model.generate_stream(
-            prompt_ids, args.max_new_tokens, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-            seed=seed, eos_token_id=getattr(tokenizer, "eos_token_id", None),
+            prompt_ids,
+            args.max_new_tokens,
+            temperature=args.temperature,
+            top_k=args.top_k,
+            top_p=args.top_p,
+            seed=seed,
+            eos_token_id=getattr(tokenizer, "eos_token_id", None),
         )
         for token in stream:
             new.append(int(token))

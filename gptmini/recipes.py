@@ -50,7 +50,12 @@ RECIPES: dict[str, Recipe] = {
         "tiny",
         max_chars=200_000,
         train=dict(
-            batch_size=8, max_iters=100, learning_rate=3e-3, min_lr=3e-4, warmup_iters=10, eval_interval=50,
+            batch_size=8,
+            max_iters=100,
+            learning_rate=3e-3,
+            min_lr=3e-4,
+            warmup_iters=10,
+            eval_interval=50,
             eval_iters=5,
         ),
     ),  # fmt: skip

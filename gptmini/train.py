@@ -141,8 +141,6 @@ class TrainConfig:
         return train_config(name, **overrides)
 
 
-
-
 # ================================================================ history
 @dataclass
 class History:

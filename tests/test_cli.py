@@ -112,7 +112,9 @@ def test_offline_hub_weights_give_the_download_message(monkeypatch, capsys):
 def test_python_dash_m_entry_point(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "gptmini", "sample", "--checkpoint", str(tmp_path / "missing")],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 2
     assert done.stderr.strip().startswith("gptmini: error: No checkpoint at") and "Traceback" not in done.stderr

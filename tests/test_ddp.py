@@ -29,8 +29,18 @@ def setup(dropout: float = 0.0):
     model = GPT(GPTConfig.preset("tiny", dropout=dropout))
     data = (torch.arange(4000) * 7 % 13 + 3) % 64
     config = TrainConfig(
-        batch_size=4, block_size=16, max_iters=STEPS, learning_rate=3e-3, min_lr=3e-4, warmup_iters=2,
-        grad_accum_steps=2, eval_interval=3, eval_iters=2, log_interval=1, progress=False, device="cpu",
+        batch_size=4,
+        block_size=16,
+        max_iters=STEPS,
+        learning_rate=3e-3,
+        min_lr=3e-4,
+        warmup_iters=2,
+        grad_accum_steps=2,
+        eval_interval=3,
+        eval_iters=2,
+        log_interval=1,
+        progress=False,
+        device="cpu",
     )
     return model, data[:3000], data[3000:], config
 

@@ -313,6 +313,7 @@ def test_finetuning_leaves_the_callers_cpu_and_gpu_random_states_alone(tiny_mode
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: [t.clone() for t in gpu_state])
     monkeypatch.setattr(torch.cuda, "set_rng_state_all", restored.append)
+
     def fake_seed(seed):
         gpu_state[0] = torch.full((3,), seed % 256, dtype=torch.uint8)
 

@@ -25,8 +25,17 @@ def tiny_model(seed: int = 0, **overrides) -> GPT:
 
 def quick_config(**overrides) -> TrainConfig:
     fields = dict(
-        batch_size=4, block_size=16, max_iters=10, learning_rate=3e-3, min_lr=3e-4, warmup_iters=2,
-        eval_interval=5, eval_iters=2, log_interval=1, progress=False, device="cpu",
+        batch_size=4,
+        block_size=16,
+        max_iters=10,
+        learning_rate=3e-3,
+        min_lr=3e-4,
+        warmup_iters=2,
+        eval_interval=5,
+        eval_iters=2,
+        log_interval=1,
+        progress=False,
+        device="cpu",
     )
     return TrainConfig(**{**fields, **overrides})
 
@@ -91,7 +100,14 @@ def test_callbacks_and_history_agree_and_plot():
     history = trainer.fit()
     assert seen == history.to_list()
     assert [(r["kind"], r["step"]) for r in seen] == [
-        ("eval", 0), ("train", 1), ("train", 3), ("eval", 5), ("train", 6), ("train", 9), ("train", 10), ("eval", 10)
+        ("eval", 0),
+        ("train", 1),
+        ("train", 3),
+        ("eval", 5),
+        ("train", 6),
+        ("train", 9),
+        ("train", 10),
+        ("eval", 10),
     ]
     assert set(seen[1]) >= {"kind", "step", "train_loss", "val_loss", "lr", "tokens_per_sec"}
     assert History.from_list(history.to_list()).to_list() == history.to_list()
