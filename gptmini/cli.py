@@ -208,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--amp", choices=("auto", "bf16", "fp16", "off"), help="mixed precision (default auto)")
     train.add_argument("--batch-size", type=_positive_int)
     train.add_argument("--grad-accum", type=_positive_int, help="micro-batches per step, over all processes")
-    train.add_argument("--lr", type=float, help="peak learning rate")
+    train.add_argument("--learning-rate", "--lr", dest="lr", type=float, help="peak learning rate")
     train.add_argument("--eval-interval", type=int)
     train.add_argument("--eval-iters", type=_positive_int)
     train.add_argument("--seed", type=int)

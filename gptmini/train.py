@@ -243,16 +243,16 @@ def train_step(
                 _, loss = model(x, y)
             total += loss.detach().float()
             loss = loss / len(batches)
-            (scaler.scale(loss) if scaler else loss).backward()
+            (loss if scaler is None else scaler.scale(loss)).backward()
     mean = total / len(batches)
     loss_value = float(average(mean) if average else mean)
     if not math.isfinite(loss_value):  # stop before the bad gradients touch the weights
         return StepResult(loss_value, updated=False)
-    if scaler:
+    if scaler is not None:
         scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
     if grad_clip > 0:
         nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-    if not scaler:
+    if scaler is None:
         optimizer.step()
         return StepResult(loss_value, updated=True)
     scale = scaler.get_scale()
@@ -530,7 +530,7 @@ class Trainer:
             "tokens_per_step": self.tokens_per_step,
             "world_size": self.dist.world_size,
             "optimizer": moments,
-            "scaler": dict(self.scaler.state_dict()) if self.scaler else {},  # plain numbers
+            "scaler": {} if self.scaler is None else dict(self.scaler.state_dict()),  # plain numbers
             "rng": {"batches": self.generator.get_state(), "ranks": ranks},
             "history": self.history.to_list(),
         }
@@ -544,7 +544,7 @@ class Trainer:
         current = self.optimizer.state_dict()
         current["state"] = {names[n]: s for n, s in state["optimizer"].items()}
         self.optimizer.load_state_dict(current)
-        if state.get("scaler") and self.scaler:
+        if state.get("scaler") and self.scaler is not None:
             self.scaler.load_state_dict(state["scaler"])
         self.step = int(state["step"])
         self.history = History.from_list(state["history"])
