@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn as nn
 
 
 @dataclass
@@ -99,14 +98,3 @@ def gather_to_all(obj: Any, info: Distributed) -> list[Any]:
     out: list[Any] = [None] * info.world_size
     dist.all_gather_object(out, obj)
     return out
-
-
-def unwrap(model: nn.Module) -> nn.Module:
-    """The plain model inside ``torch.compile`` (``_orig_mod``) and DDP (``module``) wrappers."""
-    while True:
-        inner = getattr(model, "_orig_mod", None)
-        if inner is None and isinstance(model, nn.parallel.DistributedDataParallel):
-            inner = model.module
-        if not isinstance(inner, nn.Module):
-            return model
-        model = inner

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from .model import GPT
 from .optim import configure_optimizer, get_lr, set_lr
 from .rng import preserved_rng
-from .utils import eval_mode
+from .utils import eval_mode, unwrap
 
 Kind = Literal["classification", "entailment", "similarity", "multiple_choice"]
 KINDS: tuple[str, ...] = ("classification", "entailment", "similarity", "multiple_choice")
@@ -352,6 +352,7 @@ class GPT1Classifier(nn.Module):
             raise ValueError(f"unknown task kind {kind!r}; choose one of {', '.join(KINDS)}")
         if kind != "multiple_choice" and n_classes < 2:
             raise ValueError(f"a classifier needs n_classes >= 2, got {n_classes}")
+        gpt = unwrap(gpt)  # a compiled model's plain module: its weights are saved without "_orig_mod."
         self.gpt = gpt
         self.kind = kind
         self.n_classes = n_classes
@@ -408,6 +409,7 @@ def transfer_layers(pretrained: GPT, n_layers: int, seed: int | None = None) -> 
     embeddings; ``n_layer`` keeps everything. Re-initialised parts (including the final LayerNorm of a
     pre-LN model when not all layers are kept) get the model's own initialisation.
     """
+    pretrained = unwrap(pretrained)
     total = pretrained.config.n_layer
     if not 0 <= n_layers <= total:
         raise ValueError(f"n_layers must be between 0 and {total} (the model's depth), got {n_layers}")
@@ -592,7 +594,7 @@ def prepare_classifier(
     ``init_from``: existing token id(s) whose embedding rows the three new tokens start from (see
     :func:`add_special_tokens`); None keeps them random.
     """
-    model = copy.deepcopy(gpt) if copy_model else gpt
+    model = copy.deepcopy(unwrap(gpt)) if copy_model else unwrap(gpt)
     special = add_special_tokens(model, init_from)
     return GPT1Classifier(model, kind, n_classes, clf_dropout), special
 

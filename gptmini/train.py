@@ -31,10 +31,10 @@ import torch.nn as nn
 
 from .data import get_batch
 from .device import get_device, precision
-from .distributed import barrier, gather_to_all, init_distributed, mean_over_processes, unwrap
+from .distributed import barrier, gather_to_all, init_distributed, mean_over_processes
 from .optim import get_lr, param_groups, set_lr
 from .rng import get_rng_state, set_rng_state
-from .utils import eval_mode
+from .utils import eval_mode, unwrap
 
 Amp = Literal["auto", "bf16", "fp16", "off"]
 Callback = Callable[[dict[str, Any]], Any]

@@ -33,3 +33,14 @@ def pad_right(rows: Sequence[Sequence[int]], value: int = 0) -> tuple[torch.Tens
     for i, row in enumerate(rows):
         ids[i, : len(row)] = torch.as_tensor(list(row), dtype=torch.long)
     return ids, lengths
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The plain model inside ``torch.compile`` (``_orig_mod``) and DDP (``module``) wrappers."""
+    while True:
+        inner = getattr(model, "_orig_mod", None)
+        if inner is None and isinstance(model, nn.parallel.DistributedDataParallel):
+            inner = model.module
+        if not isinstance(inner, nn.Module):
+            return model
+        model = inner

@@ -404,3 +404,16 @@ def test_special_tokenizer_wraps_any_tokenizer():
     assert stok.token_strings(enc.ids) == ["<s>", "a", "b", "$", "c", "<e>"]
     with pytest.raises(ValueError, match="inside this tokenizer"):
         SpecialTokenizer(tok, SpecialTokens.for_vocab(2))
+
+
+def test_a_compiled_model_is_fine_tuned_and_transferred_unwrapped(tiny_model):
+    compiled = torch.compile(tiny_model, backend="eager")
+    clf, special = prepare_classifier(compiled, "classification")
+    assert clf.gpt is not tiny_model and type(clf.gpt) is GPT
+    assert not any("_orig_mod" in name for name in clf.state_dict())
+    assert torch.equal(clf.gpt.transformer.h[0].mlp.c_fc.weight, tiny_model.transformer.h[0].mlp.c_fc.weight)
+    part = transfer_layers(compiled, 1, seed=0)
+    assert type(part) is GPT and torch.equal(
+        part.transformer.h[0].attn.c_attn.weight, tiny_model.transformer.h[0].attn.c_attn.weight
+    )
+    assert torch.equal(part.transformer.wte.weight, tiny_model.transformer.wte.weight)
