@@ -32,7 +32,7 @@ import torch.nn as nn
 from .data import get_batch
 from .device import get_device, precision
 from .distributed import barrier, gather_to_all, init_distributed, mean_over_processes
-from .optim import get_lr, param_groups, set_lr
+from .optim import configure_optimizer, get_lr, param_groups
 from .rng import get_rng_state, set_rng_state
 from .utils import eval_mode, unwrap
 
@@ -231,7 +231,8 @@ def train_step(
     so that small gradients survive in half precision. ``average`` makes the loss the mean over processes
     (DDP), so that every process takes the same decision. A loss that is not finite changes nothing.
     """
-    set_lr(optimizer, lr)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
     optimizer.zero_grad(set_to_none=True)
     total = torch.zeros((), device=batches[0][0].device)
     for i, (x, y) in enumerate(batches):
@@ -341,9 +342,11 @@ class Trainer:
         self.last_checkpoint_step: int | None = None
         self.amp_dtype = precision(config.amp, self.device)
 
-        groups, self._param_names = param_groups(self.model, config.weight_decay)
-        extra = {"fused": True} if self.device.type == "cuda" else {}
-        self.optimizer = torch.optim.AdamW(groups, lr=config.learning_rate, betas=config.betas, **extra)
+        self.optimizer = configure_optimizer(
+            self.model, weight_decay=config.weight_decay, learning_rate=config.learning_rate, betas=config.betas,
+            device=self.device,
+        )  # fmt: skip
+        _, self._param_names = param_groups(self.model, config.weight_decay)  # what checkpoints file moments under
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
 
         # The batch sampler has its own generator, the same on every process (each keeps its share of the
