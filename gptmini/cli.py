@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from .train import TRAIN_PRESETS
+from .recipes import RECIPES
 
 USAGE_ERROR, RUNTIME_ERROR = 2, 1
 MIN_TEMPERATURE = 1e-6  # below this (but above 0) the scaled logits can overflow; 0 is greedy decoding
@@ -36,40 +36,14 @@ class CLIError(Exception):
         self.code = code
 
 
-# ---------------------------------------------------------------- data for the presets
-def preset_data(name: str, val_fraction: float = 0.1, progress: bool = True) -> tuple[Any, Any, Any, Any]:
-    """(tokenizer, GPTConfig, train ids, val ids) for a classroom preset, from the bundled corpus only.
-
-    - ``shakespeare-char``: one id per character of the corpus (about 70); ``gpt1-shakespeare`` too (post-LN);
-    - ``shakespeare-bpe``: a 1,024-token byte-level BPE trained on the corpus (notebook 06's tokenizer);
-    - ``tiny``: characters of the first 200,000 characters, for tests and fast mode.
-    The split is by position (the last 10 % is validation), so it is the same on every machine.
-    """
-    from .config import GPTConfig
-    from .data import encode_corpus, shakespeare, train_val_split
-    from .tokenizers import BPETokenizer, CharTokenizer
-
-    if name not in TRAIN_PRESETS:
-        raise CLIError(f"unknown preset {name!r}; choose one of: {', '.join(TRAIN_PRESETS)}")
-    text = shakespeare()
-    if name == "tiny":
-        text = text[:200_000]
-    if name == "shakespeare-bpe":
-        vocab = GPTConfig.preset(name).vocab_size
-        tokenizer = BPETokenizer().train(text, vocab_size=vocab, progress=progress)
-    else:
-        tokenizer = CharTokenizer.from_text(text)
-    train_ids, val_ids = train_val_split(encode_corpus(tokenizer, text), val_fraction)
-    config = GPTConfig.preset(name, vocab_size=tokenizer.vocab_size)
-    return tokenizer, config, train_ids, val_ids
-
-
 # ---------------------------------------------------------------- train
 def cmd_train(args: argparse.Namespace) -> int:
     from .checkpoint import has_train_state, recover
     from .course import checkpoint_dir
+    from .distributed import barrier, cleanup_distributed, init_distributed
     from .model import GPT
-    from .train import TrainConfig, Trainer, cleanup_distributed, init_distributed
+    from .recipes import prepare, train_config
+    from .train import TrainConfig, Trainer
 
     out = Path(args.out).expanduser() if args.out else checkpoint_dir(args.preset)
     overrides = {
@@ -91,15 +65,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     dist = init_distributed(args.device)
     try:
         if dist.enabled and args.grad_accum is None:  # keep the preset's global batch divisible by the processes
-            accum = TrainConfig.preset(args.preset).grad_accum_steps
+            accum = train_config(args.preset).grad_accum_steps
             overrides["grad_accum_steps"] = -(-accum // dist.world_size) * dist.world_size
         say = print if dist.is_main else (lambda *a, **k: None)
         if torch.cuda.is_available():
             torch.set_float32_matmul_precision("high")  # TF32 for fp32 matmuls: much faster on Ampere and later
         say(f"Preparing the {args.preset} data (bundled Shakespeare, no download)...")
         show = dist.is_main and not args.no_progress
-        tokenizer, model_config, train_ids, val_ids = preset_data(args.preset, progress=show)
-        recover(out)
+        data = prepare(args.preset, show_progress=show, **overrides)
+        tokenizer, model_config, train_ids, val_ids = data.tokenizer, data.model_config, data.train_ids, data.val_ids
+        if dist.is_main:  # one process repairs a save that a crash interrupted; the others wait for it
+            recover(out)
+        barrier(dist)
         if args.resume and has_train_state(out):
             trainer = _resume(Trainer, out, train_ids, val_ids, tokenizer, overrides)
             say(f"Resuming from {out} at step {trainer.step}")
@@ -108,8 +85,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 say(f"No checkpoint to resume at {out}: starting from scratch")
             torch.manual_seed(overrides.get("seed", TrainConfig().seed))
             model = GPT(model_config)
-            config = TrainConfig.preset(args.preset, **overrides)
-            trainer = Trainer(model, train_ids, val_ids, config, tokenizer=tokenizer)
+            trainer = Trainer(model, train_ids, val_ids, data.train_config, tokenizer=tokenizer)
         if args.no_progress and dist.is_main:  # no bar, but still one line per evaluation
             trainer.callbacks.append(_print_evaluations)
         say(
@@ -310,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     train = commands.add_parser("train", help="pretrain a classroom preset on the bundled Shakespeare")
-    train.add_argument("--preset", default="shakespeare-char", help=f"one of: {', '.join(TRAIN_PRESETS)}")
+    train.add_argument("--preset", default="shakespeare-char", help=f"one of: {', '.join(RECIPES)}")
     train.add_argument("--max-iters", type=_positive_int, help="optimizer steps (default: the preset's)")
     train.add_argument("--out", help="checkpoint folder (default: ~/.cache/gptmini/checkpoints/PRESET)")
     train.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
@@ -318,7 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--amp", choices=("auto", "bf16", "fp16", "off"), help="mixed precision (default auto)")
     train.add_argument("--batch-size", type=_positive_int)
     train.add_argument("--grad-accum", type=_positive_int, help="micro-batches per step, over all processes")
-    train.add_argument("--lr", type=_learning_rate, help="peak learning rate")
+    train.add_argument("--learning-rate", "--lr", dest="lr", type=_learning_rate, help="peak learning rate")
     train.add_argument("--eval-interval", type=_count, help="evaluate every N steps (0: never)")
     train.add_argument("--eval-iters", type=_positive_int)
     train.add_argument("--seed", type=_seed)
@@ -354,8 +330,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .course import checkpoint_dir
 
             args.checkpoint = str(checkpoint_dir("shakespeare-char"))
-        if args.command == "train" and args.preset not in TRAIN_PRESETS:
-            raise CLIError(f"unknown preset {args.preset!r}; choose one of: {', '.join(TRAIN_PRESETS)}")
+        if args.command == "train" and args.preset not in RECIPES:
+            raise CLIError(f"unknown preset {args.preset!r}; choose one of: {', '.join(RECIPES)}")
         return args.func(args)
     except CLIError as err:
         return _fail(err, err.code)

@@ -8,8 +8,6 @@ from .attention import AttentionExplorer, attention_explorer
 from .bertviz import bertviz_inputs, cdn_reachable, show_bertviz
 from .bpe import BPEExplorer, bpe_explorer
 from .plots import (
-    count_params,
-    flops,
     model_size_table,
     pca_2d,
     plot_attention_mask,
@@ -29,9 +27,7 @@ __all__ = [
     "bertviz_inputs",
     "bpe_explorer",
     "cdn_reachable",
-    "count_params",
     "filter_stages",
-    "flops",
     "model_size_table",
     "pca_2d",
     "plot_attention_mask",
