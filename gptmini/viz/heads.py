@@ -1,0 +1,178 @@
+"""The head gallery: every layer's every head as a small attention picture, coloured by what it does.
+
+One glance shows a model's division of labour: a diagonal one step below the main one is a previous-token
+head, a bright first column an attention sink, a stripe n - 1 below the diagonal on a repeated text an
+induction head. The scores of :mod:`gptmini.inspect.scores` colour the frames (or sort the pictures); picking
+a head opens it, big, in the attention explorer.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+
+import ipywidgets as widgets
+import numpy as np
+from matplotlib import colormaps
+
+from ..inspect.scores import SCORES, head_scores
+from ._inputs import attention_arrays, encode_text
+from ._render import FONT, HIGHLIGHT, attention_heatmap, axes_at, error_html, image_widget, new_figure, to_png
+from .attention import AttentionExplorer
+
+SCORE_CMAP = "viridis"
+DEFAULT_MAX_TOKENS = 32
+
+
+class HeadGallery(widgets.VBox):
+    """Thumbnails of all heads' attention on a text; frames coloured by a score; one head opens big.
+
+    Public state: the controls ``text_box``, ``score``, ``order``, ``head_picker`` and ``open_button``;
+    ``scores`` ({name: (layers, heads) array}), ``maps[l][h]`` (T, T), :meth:`display_order` (the (layer,
+    head) pairs in the order they are drawn), ``explorer`` (the attention explorer once a head was opened).
+    """
+
+    def __init__(
+        self, model, tokenizer, text: str, score: str = "previous-token", max_tokens: int = DEFAULT_MAX_TOKENS
+    ) -> None:
+        if score not in SCORES:
+            raise ValueError(f"score must be one of {SCORES}, got {score!r}")
+        self.model, self.tokenizer, self.max_tokens = model, tokenizer, max_tokens
+        self.ids: list[int] = []
+        self.tokens: list[str] = []
+        self.maps: list[np.ndarray] = []
+        self.scores: dict[str, np.ndarray] = {}
+        self.explorer: AttentionExplorer | None = None
+        self._last_error = ""
+
+        self.text_box = widgets.Text(
+            value=text, description="text", continuous_update=False, layout=widgets.Layout(width="95%")
+        )
+        self.score = widgets.Dropdown(options=list(SCORES), value=score, description="colour by")
+        self.order = widgets.ToggleButtons(
+            options=[("layer × head", "grid"), ("highest score first", "sorted")], value="grid", description="order"
+        )
+        self.head_picker = widgets.Dropdown(options=[("?", (0, 0))], description="head")
+        self.open_button = widgets.Button(description="open in attention explorer", icon="search")
+        self.status = widgets.HTML()
+        self.image = image_widget()
+        self.explorer_box = widgets.VBox()
+        controls = widgets.HBox([self.score, self.order])
+        picker = widgets.HBox([self.head_picker, self.open_button])
+        super().__init__([self.text_box, controls, picker, self.status, self.image, self.explorer_box])
+
+        for control in (self.score, self.order):
+            control.observe(lambda _change: self._refresh_picker(), names="value")
+        self.head_picker.observe(lambda _change: self.render(), names="value")
+        self.open_button.on_click(lambda _button: self.open_head(*self.head_picker.value))
+        self.text_box.observe(lambda change: self.set_text(change["new"]), names="value")
+        self.set_text(text)
+        if not self.ids:
+            raise ValueError(f"head_gallery could not use the text {text!r}: {self._last_error}")
+
+    # ------------------------------------------------------------------ state
+    def set_text(self, text: str) -> None:
+        """Tokenise ``text``, compute every head's attention and scores once, and redraw."""
+        try:
+            ids, _total = encode_text(self.model, self.tokenizer, text, self.max_tokens)
+        except ValueError as err:
+            self._last_error = str(err)
+            self.status.value = error_html(str(err))
+            return
+        self.ids = ids
+        self.tokens = list(self.tokenizer.token_strings(ids))
+        self.maps = attention_arrays(self.model, ids)
+        n = min(self.max_tokens, self.model.config.block_size) // 2
+        scores = head_scores(self.model, ids, n=max(2, n))
+        self.scores = {name: value.numpy() for name, value in scores.items()}
+        if self.text_box.value != text:
+            self.text_box.value = text
+        self.explorer = None
+        self.explorer_box.children = ()
+        self._refresh_picker()
+
+    def display_order(self) -> list[tuple[int, int]]:
+        """The (layer, head) pairs in drawing order: layer by layer, or by the chosen score, highest first."""
+        values = self.scores[self.score.value]
+        n_layer, n_head = values.shape
+        pairs = [(layer, head) for layer in range(n_layer) for head in range(n_head)]
+        if self.order.value == "sorted":
+            pairs.sort(key=lambda p: -np.nan_to_num(values[p], nan=-1.0))
+        return pairs
+
+    def _refresh_picker(self) -> None:
+        chosen = self.head_picker.value
+        values = self.scores[self.score.value]
+        options = [(f"L{layer}H{head}  {self.score.value} {values[layer, head]:.2f}", (layer, head))
+                   for layer, head in self.display_order()]  # fmt: skip
+        with self.head_picker.hold_trait_notifications():
+            self.head_picker.options = options
+            self.head_picker.value = chosen if chosen in dict((v, k) for k, v in options) else options[0][1]
+        self.render()
+
+    def open_head(self, layer: int, head: int) -> AttentionExplorer:
+        """Show ``(layer, head)`` in an attention explorer under the gallery (what the button does)."""
+        if self.explorer is None:
+            self.explorer = AttentionExplorer(self.model, self.tokenizer, self.tokenizer.decode(self.ids),
+                                              max_tokens=len(self.ids))  # fmt: skip
+            self.explorer_box.children = (self.explorer,)
+        self.explorer.layer.value, self.explorer.head.value = layer, head
+        return self.explorer
+
+    # ------------------------------------------------------------------ drawing
+    def figure(self):
+        """All thumbnails, in :meth:`display_order`, each framed in the colour of its score."""
+        name = self.score.value
+        values = self.scores[name]
+        n_layer, n_head = values.shape
+        pairs = self.display_order()
+        cols = n_head if self.order.value == "grid" else min(len(pairs), max(n_head, 4))
+        rows = math.ceil(len(pairs) / cols)
+        cell = 1.25 if cols <= 8 else 0.95
+        gap, title = 0.12, 0.28
+        bar = 0.9
+        width = cols * (cell + gap) + bar + 0.3
+        height = rows * (cell + title) + 0.45
+        fig = new_figure(width, height, layout=None)
+        cmap = colormaps[SCORE_CMAP]
+        chosen = tuple(self.head_picker.value)
+        fig.suptitle(f"attention of every head on {len(self.ids)} tokens · frame colour: {name} score",
+                     fontsize=FONT)  # fmt: skip
+        for k, (layer, head) in enumerate(pairs):
+            r, c = divmod(k, cols)
+            ax = axes_at(fig, 0.15 + c * (cell + gap), height - 0.4 - (r + 1) * (cell + title) + 0.05, cell, cell)
+            attention_heatmap(ax, self.maps[layer][head], ticks=False)
+            value = float(values[layer, head])
+            color = HIGHLIGHT if (layer, head) == chosen else cmap(0.0 if math.isnan(value) else value)
+            for spine in ax.spines.values():
+                spine.set_edgecolor(color)
+                spine.set_linewidth(4 if (layer, head) == chosen else 3)
+            ax.set_title(f"L{layer}H{head}  {value:.2f}", fontsize=FONT - 3, pad=2,
+                         fontweight="bold" if (layer, head) == chosen else "normal")  # fmt: skip
+        sm_ax = axes_at(fig, width - bar + 0.1, 0.3, 0.18, max(1.0, height - 1.2))
+        gradient = np.linspace(1, 0, 100)[:, None]
+        sm_ax.imshow(gradient, aspect="auto", cmap=cmap, extent=(0, 1, 0, 1))
+        sm_ax.set_xticks([])
+        sm_ax.yaxis.tick_right()
+        sm_ax.set_ylabel(f"{name} score", fontsize=FONT - 3)
+        sm_ax.yaxis.set_label_position("right")
+        return fig
+
+    def render(self) -> None:
+        if not self.maps:
+            return
+        self.image.value = to_png(self.figure())
+        layer, head = self.head_picker.value
+        described = ", ".join(f"{name} {self.scores[name][layer, head]:.2f}" for name in SCORES)
+        self.status.value = (
+            f"{len(self.ids)} tokens · head <b>L{layer}H{head}</b> (layer {layer}, head {head}; red frame): "
+            f"{html.escape(described)}"
+            " · induction is measured on random tokens repeated twice, the others on this text"
+        )
+
+
+def head_gallery(
+    model, tokenizer, text: str, score: str = "previous-token", max_tokens: int = DEFAULT_MAX_TOKENS
+) -> HeadGallery:
+    """Every head of ``model`` at once on ``text``, coloured (or sorted) by a score; open one in the explorer."""
+    return HeadGallery(model, tokenizer, text, score=score, max_tokens=max_tokens)
