@@ -182,6 +182,8 @@ def test_repeated_tokens_and_losses():
     seq = repeated_tokens(40, 7, batch=3, seed=5, prefix=[0])
     assert seq.shape == (3, 15) and torch.equal(seq[:, 1:8], seq[:, 8:]) and (seq[:, 0] == 0).all()
     assert torch.equal(seq, repeated_tokens(40, 7, batch=3, seed=5, prefix=[0]))
+    letters = repeated_tokens(40, 50, batch=2, tokens=[3, 5, 7])
+    assert set(letters.unique().tolist()) == {3, 5, 7} and torch.equal(letters[:, :50], letters[:, 50:])
     model = random_model("pre")
     idx = repeated_tokens(40, 10, batch=2, seed=0)
     losses = token_losses(model, idx)

@@ -9,6 +9,8 @@ between 0 and 1. The four kinds follow the interpretability literature (Elhage e
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 
@@ -59,15 +61,26 @@ def induction_score(pattern: torch.Tensor, n: int, prefix: int = 0) -> torch.Ten
 
 
 def repeated_tokens(
-    vocab_size: int, n: int, batch: int = 1, seed: int = 0, prefix: list[int] | None = None
+    vocab_size: int,
+    n: int,
+    batch: int = 1,
+    seed: int = 0,
+    prefix: list[int] | None = None,
+    tokens: Sequence[int] | None = None,
 ) -> torch.Tensor:
     """(batch, len(prefix) + 2n) ids: ``prefix``, n random tokens, the same n again (seeded, repeatable).
 
-    The tokens are uniformly random, so the first copy cannot be predicted from anything the model learned;
-    the second copy can, by anyone who looks back at the first: that is in-context learning in miniature.
+    The tokens are uniformly random (from ``tokens`` if given, e.g. the letters of a character model, whose
+    rare symbols would make every loss huge; else from the whole vocabulary), so the first copy cannot be
+    predicted from anything the model learned; the second copy can, by anyone who looks back at the first:
+    that is in-context learning in miniature.
     """
     gen = torch.Generator().manual_seed(seed)
-    first = torch.randint(0, vocab_size, (batch, n), generator=gen)
+    if tokens is None:
+        first = torch.randint(0, vocab_size, (batch, n), generator=gen)
+    else:
+        choices = torch.as_tensor(list(tokens), dtype=torch.long)
+        first = choices[torch.randint(0, len(choices), (batch, n), generator=gen)]
     parts = [torch.tensor([prefix] * batch, dtype=torch.long)] if prefix else []
     return torch.cat([*parts, first, first], dim=1)
 
@@ -107,15 +120,16 @@ def head_scores(
     n: int | None = None,
     batch: int = 8,
     seed: int = 0,
+    tokens: Sequence[int] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Every score for every head, {name: (layers, heads)} in float32 on the CPU.
 
     Previous-, first- and duplicate-token scores are measured on ``ids`` (a text; without one, on the
     repeated random sequence too); the induction score always on ``batch`` repeated random sequences of
-    ``n`` tokens each.
+    ``n`` tokens each (drawn from ``tokens`` if given).
     """
     n = default_n(model, n=n)
-    rep = repeated_tokens(model.config.vocab_size, n, batch, seed).to(model.device)
+    rep = repeated_tokens(model.config.vocab_size, n, batch, seed, tokens=tokens).to(model.device)
     _, rep_cache = run_with_cache(model, rep)
     rep_patterns = torch.stack(rep_cache.patterns, 1)  # (B, layers, heads, T, T)
     if ids is None:
