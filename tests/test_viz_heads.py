@@ -117,7 +117,7 @@ def test_ablation_text_box(model, tok):
     idx = torch.tensor([tok.encode("the mind to suffer")])
     assert ex.result.loss_after == pytest.approx(ablation_effect(model, idx, [(0, 0)]).loss_after, rel=1e-6)
     ex.text_box.value = "t"
-    assert "at least two tokens" in ex.status.value and ex.ids == idx[0].tolist()
+    assert "at least 2 tokens" in ex.status.value and ex.ids == idx[0].tolist()
 
 
 # ------------------------------------------------------------------------------------------- logit lens

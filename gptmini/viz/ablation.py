@@ -13,8 +13,8 @@ import ipywidgets as widgets
 import torch
 
 from ..inspect.ablation import AblationResult, ablation_effect, head_means
-from ._inputs import encode_text
-from ._render import HIGHLIGHT, error_html
+from ._render import HIGHLIGHT
+from ._text import TextInput
 
 GREEN = "#2ca02c"
 
@@ -23,7 +23,7 @@ def _token_label(tokenizer, token_id: int) -> str:
     return html.escape(repr(tokenizer.token_strings([token_id])[0]))
 
 
-class AblationExplorer(widgets.VBox):
+class AblationExplorer(TextInput, widgets.VBox):
     """A grid of head toggles (rows: layers), zero / mean mode, and a before / after table.
 
     Public state: ``toggles[(layer, head)]`` (ToggleButtons), ``mode``, ``reset_button``, ``text_box``;
@@ -37,7 +37,6 @@ class AblationExplorer(widgets.VBox):
         self.result: AblationResult | None = None
         self._means: list[torch.Tensor] | None = None
         self._quiet = False
-        self._last_error = ""
 
         self.text_box = widgets.Text(
             value=text, description="text", continuous_update=False, layout=widgets.Layout(width="95%")
@@ -70,8 +69,7 @@ class AblationExplorer(widgets.VBox):
         self.reset_button.on_click(lambda _button: self.reset())
         self.text_box.observe(lambda change: self.set_text(change["new"]), names="value")
         self.set_text(text)
-        if not self.ids:
-            raise ValueError(f"ablation_explorer could not use the text {text!r}: {self._last_error}")
+        self._require_first_text("ablation_explorer", text)
 
     # ------------------------------------------------------------------ state
     def ablated(self) -> list[tuple[int, int]]:
@@ -80,15 +78,10 @@ class AblationExplorer(widgets.VBox):
 
     def set_text(self, text: str) -> None:
         """Use a new text: its loss, its next token, and (for mean ablation) the heads' means over it."""
-        try:
-            ids, _total = encode_text(self.model, self.tokenizer, text, self.max_tokens)
-            if len(ids) < 2:
-                raise ValueError("Give at least two tokens: the loss needs a token to predict.")
-        except ValueError as err:
-            self._last_error = str(err)
-            self.status.value = error_html(str(err))
+        encoded = self._encode(text, self.max_tokens, min_tokens=2)
+        if encoded is None:
             return
-        self.ids = ids
+        self.ids = encoded[0]
         self._means = head_means(self.model, self._idx())
         if self.text_box.value != text:
             self.text_box.value = text

@@ -16,15 +16,16 @@ import numpy as np
 from matplotlib import colormaps
 
 from ..inspect.scores import SCORES, head_scores
-from ._inputs import attention_arrays, encode_text
-from ._render import FONT, HIGHLIGHT, attention_heatmap, axes_at, error_html, image_widget, new_figure, to_png
+from ._inputs import attention_arrays
+from ._render import FONT, HIGHLIGHT, attention_heatmap, axes_at, image_widget, new_figure, to_png
+from ._text import TextInput
 from .attention import AttentionExplorer
 
 SCORE_CMAP = "viridis"
 DEFAULT_MAX_TOKENS = 32
 
 
-class HeadGallery(widgets.VBox):
+class HeadGallery(TextInput, widgets.VBox):
     """Thumbnails of all heads' attention on a text; frames coloured by a score; one head opens big.
 
     Public state: the controls ``text_box``, ``score``, ``order``, ``head_picker`` and ``open_button``;
@@ -43,7 +44,6 @@ class HeadGallery(widgets.VBox):
         self.maps: list[np.ndarray] = []
         self.scores: dict[str, np.ndarray] = {}
         self.explorer: AttentionExplorer | None = None
-        self._last_error = ""
 
         self.text_box = widgets.Text(
             value=text, description="text", continuous_update=False, layout=widgets.Layout(width="95%")
@@ -67,18 +67,15 @@ class HeadGallery(widgets.VBox):
         self.open_button.on_click(lambda _button: self.open_head(*self.head_picker.value))
         self.text_box.observe(lambda change: self.set_text(change["new"]), names="value")
         self.set_text(text)
-        if not self.ids:
-            raise ValueError(f"head_gallery could not use the text {text!r}: {self._last_error}")
+        self._require_first_text("head_gallery", text)
 
     # ------------------------------------------------------------------ state
     def set_text(self, text: str) -> None:
         """Tokenise ``text``, compute every head's attention and scores once, and redraw."""
-        try:
-            ids, _total = encode_text(self.model, self.tokenizer, text, self.max_tokens)
-        except ValueError as err:
-            self._last_error = str(err)
-            self.status.value = error_html(str(err))
+        encoded = self._encode(text, self.max_tokens)
+        if encoded is None:
             return
+        ids, _total = encoded
         self.ids = ids
         self.tokens = list(self.tokenizer.token_strings(ids))
         self.maps = attention_arrays(self.model, ids)

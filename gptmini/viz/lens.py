@@ -14,14 +14,13 @@ import ipywidgets as widgets
 import torch
 
 from ..inspect.lens import lens_top_tokens
-from ._inputs import encode_text
-from ._render import error_html
+from ._text import TextInput
 
 MAX_K = 5
 DEFAULT_MAX_TOKENS = 16
 
 
-class LogitLensTable(widgets.VBox):
+class LogitLensTable(TextInput, widgets.VBox):
     """A depth x position HTML table of top-k tokens, with a text box and a k slider.
 
     Public state: ``text_box``, ``top_k``, ``show_probs``; :meth:`cell` (what one cell shows), ``table``.
@@ -32,7 +31,6 @@ class LogitLensTable(widgets.VBox):
         self.ids: list[int] = []
         self.top_ids = torch.empty(0)
         self.top_probs = torch.empty(0)
-        self._last_error = ""
         self.text_box = widgets.Text(
             value=text, description="text", continuous_update=False, layout=widgets.Layout(width="95%")
         )
@@ -45,16 +43,13 @@ class LogitLensTable(widgets.VBox):
             control.observe(lambda _change: self.render(), names="value")
         self.text_box.observe(lambda change: self.set_text(change["new"]), names="value")
         self.set_text(text)
-        if not self.ids:
-            raise ValueError(f"logit_lens_table could not use the text {text!r}: {self._last_error}")
+        self._require_first_text("logit_lens_table", text)
 
     def set_text(self, text: str) -> None:
-        try:
-            ids, total = encode_text(self.model, self.tokenizer, text, self.max_tokens)
-        except ValueError as err:
-            self._last_error = str(err)
-            self.status.value = error_html(str(err))
+        encoded = self._encode(text, self.max_tokens)
+        if encoded is None:
             return
+        ids, total = encoded
         self.ids = ids
         idx = torch.tensor(ids, dtype=torch.long, device=self.model.device)
         self.top_ids, self.top_probs = (t.cpu() for t in lens_top_tokens(self.model, idx, k=MAX_K))
