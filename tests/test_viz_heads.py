@@ -22,9 +22,10 @@ def tok():
 
 @pytest.fixture(scope="module")
 def model(tok):
+    """Weights 8x larger than at init: the heads differ, so orders and predictions differ too."""
     torch.manual_seed(0)
     m = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=32, n_layer=2, n_head=3, n_embd=24, dropout=0.0))
-    with torch.no_grad():  # larger weights than at init: heads differ, so orders and predictions differ
+    with torch.no_grad():
         for p in m.parameters():
             p.mul_(8.0)
     return m.eval()
