@@ -17,6 +17,7 @@ from ._render import HIGHLIGHT
 from ._text import TextInput
 
 GREEN = "#2ca02c"
+CELL = "padding:2px 12px;border-bottom:1px solid #ddd;text-align:left"
 
 
 def _token_label(tokenizer, token_id: int) -> str:
@@ -118,16 +119,15 @@ class AblationExplorer(TextInput, widgets.VBox):
         before, after = r.top(self.top, after=False), r.top(self.top, after=True)
         rows = []
         for (id_b, p_b), (id_a, p_a) in zip(before, after, strict=True):
-            rows.append(
-                f"<tr><td>{_token_label(self.tokenizer, id_b)}</td><td>{p_b:.3f}</td>"
-                f"<td>{_token_label(self.tokenizer, id_a)}</td><td>{p_a:.3f}</td></tr>"
-            )
+            cells = (_token_label(self.tokenizer, id_b), f"{p_b:.3f}", _token_label(self.tokenizer, id_a), f"{p_a:.3f}")
+            rows.append("<tr>" + "".join(f"<td style='{CELL}'>{c}</td>" for c in cells) + "</tr>")
         tail = html.escape(repr(self.tokenizer.decode(self.ids[-12:])))
+        pair = f"<th style='{CELL}'>token</th><th style='{CELL}'>prob.</th>"
         self.table.value = (
             f"<p>next token after …{tail}</p>"
             "<table style='border-collapse:collapse;font-family:monospace'>"
-            "<tr><th colspan=2>all heads</th><th colspan=2>heads off</th></tr>"
-            "<tr><th>token</th><th>prob.</th><th>token</th><th>prob.</th></tr>" + "".join(rows) + "</table>"
+            f"<tr><th colspan=2 style='{CELL}'>all heads</th><th colspan=2 style='{CELL}'>heads off</th></tr>"
+            f"<tr>{pair}{pair}</tr>{''.join(rows)}</table>"
         )
 
 

@@ -53,7 +53,9 @@ class HeadGallery(TextInput, widgets.VBox):
             options=[("layer × head", "grid"), ("highest score first", "sorted")], value="grid", description="order"
         )
         self.head_picker = widgets.Dropdown(options=[("?", (0, 0))], description="head")
-        self.open_button = widgets.Button(description="open in attention explorer", icon="search")
+        self.open_button = widgets.Button(
+            description="open in attention explorer", icon="search", layout=widgets.Layout(width="auto")
+        )
         self.status = widgets.HTML()
         self.image = image_widget()
         self.explorer_box = widgets.VBox()
