@@ -14,10 +14,11 @@ import math
 import ipywidgets as widgets
 import numpy as np
 from matplotlib import colormaps
+from matplotlib.colors import to_rgb
 
 from ..inspect.scores import SCORES, head_scores
 from ._inputs import attention_arrays
-from ._render import FONT, HIGHLIGHT, attention_heatmap, axes_at, image_widget, new_figure, to_png
+from ._render import ATTENTION_CMAP, FONT, HIGHLIGHT, MASKED_COLOR, axes_at, image_widget, new_figure, to_png
 from ._text import TextInput
 from .attention import AttentionExplorer
 
@@ -120,41 +121,39 @@ class HeadGallery(TextInput, widgets.VBox):
 
     # ------------------------------------------------------------------ drawing
     def figure(self):
-        """All thumbnails, in :meth:`display_order`, each framed in the colour of its score."""
+        """All thumbnails, in :meth:`display_order`, each framed in the colour of its score.
+
+        The thumbnails are painted into one RGB mosaic shown by a single ``imshow``: GPT-2 small has 144 heads,
+        and 144 matplotlib axes took seconds per redraw, too slow for a widget.
+        """
         name = self.score.value
         values = self.scores[name]
-        n_layer, n_head = values.shape
+        n_head = values.shape[1]
         pairs = self.display_order()
+        chosen = tuple(self.head_picker.value)
         cols = n_head if self.order.value == "grid" else min(len(pairs), max(n_head, 4))
         rows = math.ceil(len(pairs) / cols)
+        frames = [HIGHLIGHT if p == chosen else _score_color(values[p]) for p in pairs]
+        mosaic, boxes = _mosaic([self.maps[layer][head] for layer, head in pairs], frames, cols)
         cell = 1.25 if cols <= 8 else 0.95
-        gap, title = 0.12, 0.28
-        bar = 0.9
-        width = cols * (cell + gap) + bar + 0.3
-        height = rows * (cell + title) + 0.45
+        title, bar = 0.3, 1.0
+        width, height = cols * cell + bar + 0.3, rows * (cell + title) * 1.0 + 0.5
         fig = new_figure(width, height, layout=None)
-        cmap = colormaps[SCORE_CMAP]
-        chosen = tuple(self.head_picker.value)
+        ax = axes_at(fig, 0.1, 0.1, cols * cell, height - 0.6)
+        ax.imshow(mosaic, interpolation="nearest", aspect="auto")
+        ax.axis("off")
+        for (layer, head), (x, y) in zip(pairs, boxes, strict=True):
+            bold = (layer, head) == chosen
+            ax.text(x, y, f"L{layer}H{head}  {values[layer, head]:.2f}", ha="center", va="bottom",
+                    fontsize=FONT - 3, fontweight="bold" if bold else "normal")  # fmt: skip
         fig.suptitle(f"attention of every head on {len(self.ids)} tokens · frame colour: {name} score",
-                     fontsize=FONT)  # fmt: skip
-        for k, (layer, head) in enumerate(pairs):
-            r, c = divmod(k, cols)
-            ax = axes_at(fig, 0.15 + c * (cell + gap), height - 0.4 - (r + 1) * (cell + title) + 0.05, cell, cell)
-            attention_heatmap(ax, self.maps[layer][head], ticks=False)
-            value = float(values[layer, head])
-            color = HIGHLIGHT if (layer, head) == chosen else cmap(0.0 if math.isnan(value) else value)
-            for spine in ax.spines.values():
-                spine.set_edgecolor(color)
-                spine.set_linewidth(4 if (layer, head) == chosen else 3)
-            ax.set_title(f"L{layer}H{head}  {value:.2f}", fontsize=FONT - 3, pad=2,
-                         fontweight="bold" if (layer, head) == chosen else "normal")  # fmt: skip
-        sm_ax = axes_at(fig, width - bar + 0.1, 0.3, 0.18, max(1.0, height - 1.2))
-        gradient = np.linspace(1, 0, 100)[:, None]
-        sm_ax.imshow(gradient, aspect="auto", cmap=cmap, extent=(0, 1, 0, 1))
-        sm_ax.set_xticks([])
-        sm_ax.yaxis.tick_right()
-        sm_ax.set_ylabel(f"{name} score", fontsize=FONT - 3)
-        sm_ax.yaxis.set_label_position("right")
+                     fontsize=FONT, y=1 - 0.12 / height)  # fmt: skip
+        bar_ax = axes_at(fig, width - bar + 0.1, 0.3, 0.18, max(1.0, height - 1.2))
+        bar_ax.imshow(np.linspace(1, 0, 100)[:, None], aspect="auto", cmap=colormaps[SCORE_CMAP], extent=(0, 1, 0, 1))
+        bar_ax.set_xticks([])
+        bar_ax.yaxis.tick_right()
+        bar_ax.set_ylabel(f"{name} score", fontsize=FONT - 3)
+        bar_ax.yaxis.set_label_position("right")
         return fig
 
     def render(self) -> None:
@@ -175,3 +174,35 @@ def head_gallery(
 ) -> HeadGallery:
     """Every head of ``model`` at once on ``text``, coloured (or sorted) by a score; open one in the explorer."""
     return HeadGallery(model, tokenizer, text, score=score, max_tokens=max_tokens)
+
+
+def _score_color(value: float) -> tuple[float, float, float]:
+    return colormaps[SCORE_CMAP](0.0 if math.isnan(float(value)) else float(np.clip(value, 0.0, 1.0)))[:3]
+
+
+def _thumbnail(matrix: np.ndarray, scale: int) -> np.ndarray:
+    """One head's (T, T) weights as RGB pixels, coloured as :func:`attention_heatmap` colours them."""
+    t = matrix.shape[0]
+    rgb = colormaps[ATTENTION_CMAP](np.sqrt(np.clip(matrix, 0.0, 1.0)))[..., :3]  # the square-root scale
+    rgb[~np.tril(np.ones((t, t), dtype=bool))] = to_rgb(MASKED_COLOR)  # the future: grey
+    return rgb.repeat(scale, axis=0).repeat(scale, axis=1)
+
+
+def _mosaic(matrices: list[np.ndarray], frames: list, cols: int) -> tuple[np.ndarray, list[tuple[float, float]]]:
+    """Thumbnails in a grid on white, each in a frame of its colour; returns the image and each title's anchor."""
+    t = matrices[0].shape[0]
+    scale = max(1, math.ceil(60 / t))
+    side = t * scale
+    border = max(2, side // 20)
+    gap_x, gap_y = max(4, side // 10), max(8, side // 4)  # room between thumbnails, and for a title above each
+    box = side + 2 * border
+    rows = math.ceil(len(matrices) / cols)
+    image = np.ones((gap_y + rows * (box + gap_y), cols * (box + gap_x), 3))
+    anchors = []
+    for k, (matrix, frame) in enumerate(zip(matrices, frames, strict=True)):
+        r, c = divmod(k, cols)
+        top, left = gap_y + r * (box + gap_y), c * (box + gap_x) + gap_x // 2
+        image[top : top + box, left : left + box] = to_rgb(frame)
+        image[top + border : top + border + side, left + border : left + border + side] = _thumbnail(matrix, scale)
+        anchors.append((left + box / 2, top - 1.5))
+    return image, anchors
