@@ -153,3 +153,26 @@ def test_logit_lens_marks_correct_predictions(model, tok):
     target = tok.encode(text)[1:]
     hits = int((ids[:, :-1, 0] == torch.tensor(target)).sum())
     assert lens.table.value.count("background:#d8f0d8;") == hits
+
+
+def test_gallery_mosaic_paints_each_head_and_frames_it_in_its_score_colour():
+    from matplotlib import colormaps
+    from matplotlib.colors import to_rgb
+
+    from gptmini.viz.heads import _mosaic, _score_color
+
+    rng = np.random.default_rng(0)
+    mats = [np.tril(rng.random((6, 6))) for _ in range(3)]
+    frames = [_score_color(0.0), _score_color(1.0), "#d62728"]
+    image, anchors = _mosaic(mats, frames, cols=2)
+    scale = 10  # ceil(60 / 6)
+    side, border = 6 * scale, max(2, 6 * scale // 20)
+    for k, (x, y) in enumerate(anchors):
+        left, top = int(x - side / 2 - border), int(y + 1.5)
+        np.testing.assert_allclose(image[top, left], to_rgb(frames[k]))  # the frame's corner
+        inside = image[top + border : top + border + side : scale, left + border : left + border + side : scale]
+        expected = colormaps["Blues"](np.sqrt(mats[k]))[..., :3]
+        lower = np.tril(np.ones((6, 6), dtype=bool))
+        np.testing.assert_allclose(inside[lower], expected[lower], atol=1e-12)  # weights on the square-root scale
+        np.testing.assert_allclose(inside[~lower], np.broadcast_to(to_rgb("#e6e6e6"), inside[~lower].shape))
+    assert anchors[2][1] > anchors[0][1] and anchors[1][0] > anchors[0][0]  # two columns, then a second row
