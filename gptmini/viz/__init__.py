@@ -37,3 +37,17 @@ __all__ = [
     "sampling_explorer",
     "show_bertviz",
 ]
+
+# Notebook 11, inside the model: what heads do (gallery), whether they matter (ablation), what layers predict.
+from .ablation import AblationExplorer, ablation_explorer  # noqa: E402
+from .heads import HeadGallery, head_gallery  # noqa: E402
+from .lens import LogitLensTable, logit_lens_table  # noqa: E402
+
+__all__ += [
+    "AblationExplorer",
+    "HeadGallery",
+    "LogitLensTable",
+    "ablation_explorer",
+    "head_gallery",
+    "logit_lens_table",
+]
