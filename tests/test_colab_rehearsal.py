@@ -1,11 +1,12 @@
 """A Colab rehearsal that runs here, offline: notebook 00, top to bottom, as a learner on Colab would run it.
 
 A fresh virtual environment with Colab's preinstalled versions where they matter: ipywidgets 7.7.1 (Colab's
-page renders only that) and the CPU torch already here (``--system-site-packages``, so nothing large is
-downloaded; the only download is ipywidgets 7.7.1 and its small dependencies). A stub ``google.colab``,
-imported before the first cell as Colab does, whose ``drive.mount`` records the call and makes the folder.
-The install cell is pointed at a local clone (``GPTMINI_INSTALL_SOURCE=git+file://localhost/…``) and pip is offline
-(``PIP_NO_INDEX``): every dependency must already be satisfied, as Colab's preinstalled packages satisfy them.
+page renders only that) and the CPU torch already here (``--system-site-packages``: nothing large is
+downloaded, only ipywidgets 7.7.1 and its small dependencies, and setuptools where the installed one is too
+old to build a wheel). A stub ``google.colab``, imported before the first cell as Colab does, whose
+``drive.mount`` records the call and makes the folder. The install cell is pointed at a local clone
+(``GPTMINI_INSTALL_SOURCE=git+file://localhost/…``) and pip is offline (``PIP_NO_INDEX``): every dependency
+must already be satisfied, as Colab's preinstalled packages satisfy them.
 """
 
 from __future__ import annotations
@@ -61,14 +62,15 @@ print("REPORT " + json.dumps({
 
 
 def _git(*args: str, cwd: Path) -> None:
-    identity = ["-c", "user.name=rehearsal", "-c", "user.email=rehearsal@localhost"]
+    # safe.directory: a CI checkout may belong to another user than the one running the tests
+    identity = ["-c", "safe.directory=*", "-c", "user.name=rehearsal", "-c", "user.email=rehearsal@localhost"]
     subprocess.run(["git", *identity, *args], cwd=cwd, check=True, capture_output=True)
 
 
 def local_clone(dest: Path) -> Path:
     """``git clone`` of this repository, plus one commit holding the working tree as it is now (so the
     rehearsal installs what is being tested, committed or not)."""
-    if subprocess.run(["git", "rev-parse"], cwd=ROOT, capture_output=True).returncode == 0:
+    if subprocess.run(["git", "-c", "safe.directory=*", "rev-parse"], cwd=ROOT, capture_output=True).returncode == 0:
         _git("clone", "-q", str(ROOT), str(dest), cwd=ROOT)
     else:  # an exported tree without .git
         dest.mkdir()
@@ -83,7 +85,9 @@ def colab_like_venv(dest: Path) -> Path:
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(dest)], check=True)
     python = dest / "bin" / "python"
     pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-    subprocess.run([*pip, f"ipywidgets=={COLAB_IPYWIDGETS}"], check=True, capture_output=True)
+    # setuptools: the clone is built offline with what is installed (no build isolation), and setuptools
+    # older than 70.1 cannot build a wheel without the `wheel` package; a newer one here downloads nothing.
+    subprocess.run([*pip, f"ipywidgets=={COLAB_IPYWIDGETS}", "setuptools>=70.1"], check=True, capture_output=True)
     version = subprocess.run(
         [str(python), "-c", "import ipywidgets; print(ipywidgets.__version__, ipywidgets.__file__)"],
         check=True,
