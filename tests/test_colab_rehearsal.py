@@ -1,7 +1,7 @@
 """A Colab rehearsal that runs here, offline: notebook 00, top to bottom, as a learner on Colab would run it.
 
 A fresh virtual environment with Colab's preinstalled versions where they matter: ipywidgets 7.7.1 (Colab's
-page renders only that) and the CPU torch already here (``--system-site-packages``: nothing large is
+page is built for it) and the CPU torch already here (``--system-site-packages``: nothing large is
 downloaded, only ipywidgets 7.7.1 and its small dependencies, and setuptools where the installed one is too
 old to build a wheel). A stub ``google.colab``, imported before the first cell as Colab does, whose
 ``drive.mount`` records the call and makes the folder. The install cell is pointed at a local clone
