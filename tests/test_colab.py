@@ -34,7 +34,6 @@ def fake_colab(tmp_path, monkeypatch):
 
 
 def test_use_drive_on_colab_mounts_and_moves_checkpoints(fake_colab, tmp_path, capsys):
-    assert colab.in_colab()
     target = colab.use_drive()
     assert fake_colab == [str(tmp_path / "drive")]
     assert target == tmp_path / "drive" / "MyDrive" / "gptmini" and target.is_dir()
