@@ -23,9 +23,11 @@ BADGE_RE = re.compile(r"^\[!\[Open In Colab\]\([^)]*\)\]\([^)]*\)$", re.M)
 POINTER_PREFIX = "> **On Colab**"
 # Code that calls one of these reads or writes a course checkpoint: such notebooks get the Drive pointer.
 USES_CHECKPOINT = re.compile(r"\b(checkpoint_dir|course_model|finetune_base_model|save_pretrained)\(")
+# A row of the README's notebook table: "| NN | [title](notebooks/NN_name.ipynb) [badge] | ...".
 README_ROW = re.compile(
-    r"\[([^\]\n]+)\]\(notebooks/(\d\d_[\w.-]+\.ipynb)\)"
-    r"(?: \[!\[Open In Colab\]\([^)\s]*\)\]\([^)\s]*\))?"
+    r"^(\|[^|\n]*\|\s*)\[([^\]\n]+)\]\(notebooks/(\d\d_[\w.-]+\.ipynb)\)"
+    r"(?: \[!\[Open In Colab\]\([^)\s]*\)\]\([^)\s]*\))?",
+    re.M,
 )
 
 
@@ -131,8 +133,9 @@ def synced_notebook(raw: str, url: str, name: str) -> str:
 
 
 def synced_readme(text: str, url: str) -> str:
-    """Every notebook link in the README's table followed by its badge, pointing at ``url``."""
-    return README_ROW.sub(lambda m: f"[{m.group(1)}](notebooks/{m.group(2)}) {badge(url, m.group(2))}", text)
+    """Every notebook link in the README's table followed by its badge, pointing at ``url`` (links in prose
+    are left alone)."""
+    return README_ROW.sub(lambda m: f"{m[1]}[{m[2]}](notebooks/{m[3]}) {badge(url, m[3])}", text)
 
 
 def with_repo_url(pyproject: str, url: str) -> str:

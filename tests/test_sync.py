@@ -19,6 +19,7 @@ from gptmini.notebooks_sync import (
     stale,
     synced_install_cell,
     synced_notebook,
+    synced_readme,
     with_repo_url,
 )
 
@@ -160,3 +161,14 @@ def test_planned_covers_every_numbered_notebook(checkout):
     names = {p.name for p in planned(checkout)}
     assert "99_extra.ipynb" in names and "scratch.ipynb" not in names
     assert checkout / "notebooks" / "99_extra.ipynb" in stale(checkout)  # its badge still names notebook 01
+
+
+def test_readme_badges_go_in_table_rows_only():
+    row = "| 11 | [inside the model](notebooks/11_inside_the_model.ipynb) | heads | gallery | ? |"
+    prose = "See [notebook 05](notebooks/05_gpt1_pretraining.ipynb) for the recipe."
+    out = synced_readme(f"{row}\n\n{prose}\n", FORK)
+    assert out == (
+        f"| 11 | [inside the model](notebooks/11_inside_the_model.ipynb) {badge(FORK, '11_inside_the_model.ipynb')}"
+        f" | heads | gallery | ? |\n\n{prose}\n"
+    )
+    assert synced_readme(out, FORK) == out
