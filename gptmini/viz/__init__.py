@@ -1,7 +1,7 @@
 """Widgets and plots for the notebooks: one function per widget, all working offline.
 
-Widgets are ipywidgets 8 containers whose pictures are matplotlib PNGs, so they render the same in
-JupyterLab, Colab and a headless browser; their controls are attributes, so tests can drive them.
+Widgets are ipywidgets containers (7.7, Colab's, or 8) whose pictures are matplotlib PNGs, so they render the same
+in JupyterLab, Colab and a headless browser; their controls are attributes, so tests can drive them.
 """
 
 from .attention import AttentionExplorer, attention_explorer

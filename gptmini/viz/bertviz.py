@@ -9,6 +9,7 @@ otherwise print one line pointing to :func:`gptmini.viz.attention_explorer`, whi
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
 import threading
@@ -26,6 +27,11 @@ MAX_MODEL_VIEW_LAYERS = 12
 OFFLINE_MESSAGE = (
     "bertviz needs {host} (require.js, d3, jQuery), which cannot be reached, so its view would stay blank; "
     "use gptmini.viz.attention_explorer(model, tokenizer, text) instead: it works offline."
+)
+
+MISSING_MESSAGE = (
+    "bertviz is not installed: pip install bertviz (or gptmini[bertviz]); "
+    "gptmini.viz.attention_explorer(model, tokenizer, text) needs nothing more."
 )
 
 _reachable: dict[str, bool] = {}
@@ -59,6 +65,14 @@ def cdn_reachable(timeout: float = 1.0, host: str = CDN_HOST) -> bool:
         thread.join(timeout + 0.5)
         _reachable[host] = bool(result and result[0])
     return _reachable[host]
+
+
+def bertviz_installed() -> bool:
+    """Is bertviz importable? An optional dependency (``gptmini[bertviz]``), looked up without importing it."""
+    try:
+        return importlib.util.find_spec("bertviz") is not None
+    except (ImportError, ValueError):  # ValueError: a module entry of None (import blocked)
+        return False
 
 
 @dataclass
@@ -113,11 +127,14 @@ def show_bertviz(
 ) -> BertvizInputs | None:
     """Draw bertviz's ``head_view`` or ``model_view`` of ``model``'s attention on ``text``.
 
-    Without a network it prints one line pointing to the offline explorer and returns None; otherwise it
-    displays the view and returns the inputs it used.
+    Without bertviz installed, or without a network, it prints one line (what to install, or the offline
+    explorer to use) and returns None; otherwise it displays the view and returns the inputs it used.
     """
     if view not in VIEWS:
         raise ValueError(f"view must be 'head' or 'model', got {view!r}")
+    if not bertviz_installed():
+        print(MISSING_MESSAGE)
+        return None
     if not cdn_reachable():
         print(OFFLINE_MESSAGE.format(host=CDN_HOST))
         return None
