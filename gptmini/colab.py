@@ -68,12 +68,17 @@ def github_path(url: str) -> str:
     return f"{found.group(1)}/{found.group(2)}"
 
 
+def in_colab() -> bool:
+    """True inside a Google Colab runtime (its ``google.colab`` module is imported there from the start)."""
+    return "google.colab" in sys.modules
+
+
 def use_drive(folder: str = DRIVE_FOLDER) -> Path:
     """On Colab, mount Google Drive and keep checkpoints there (``GPTMINI_HOME``), so they outlive the session.
 
     Elsewhere it changes nothing and says so. Returns the folder checkpoints now go to.
     """
-    from .course import home, in_colab
+    from .course import home
 
     if not in_colab():
         print(f"not on Colab: checkpoints stay in {home()}")
