@@ -45,6 +45,7 @@ class Region:
     hints: list[str]
     answer: str
     stub: str
+    teacher_source: str = ""
 
 
 def _assigned_names(code: str) -> list[str]:
@@ -125,7 +126,7 @@ def student_notebook(nb) -> tuple[object, list[Region], list[str]]:
         if cell.cell_type == "code":
             new, found = stub_source(source)
             for region in found:
-                region.cell = index
+                region.cell, region.teacher_source = index, source
             regions.extend(found)
             cell.source = new
             cell.outputs = []
@@ -133,15 +134,31 @@ def student_notebook(nb) -> tuple[object, list[Region], list[str]]:
         elif cell.cell_type == "markdown" and "<details>" in source:
             details.extend(m.group(0).strip() for m in DETAILS.finditer(source))
             cell.source = DETAILS.sub("\n\n", source).strip("\n")
-    student.cells = [c for c in student.cells if c.cell_type != "markdown" or _source(c).strip()]
+    kept = [c for c in student.cells if c.cell_type != "markdown" or _source(c).strip()]
+    position = {id(c): i for i, c in enumerate(kept)}
+    for region in regions:  # renumber: cells left empty by a removed <details> block are dropped
+        region.cell = position[id(student.cells[region.cell])]
+    student.cells = kept
     return student, regions, details
+
+
+def _answer_cell(source: str) -> str:
+    """The teacher's cell as the learner will want to compare it: markers and hint lines left out."""
+    skip = (BEGIN, END)
+    return "\n".join(
+        line for line in source.split("\n") if line.strip() not in skip and not line.strip().startswith(HINT)
+    )
 
 
 def _solutions_markdown(name: str, regions: list[Region], details: list[str]) -> str:
     parts = [f"# Solutions: {name}\n"]
-    for n, region in enumerate(regions, 1):
-        hints = "".join(f"\n{h[len(HINT) :].strip()}\n" for h in region.hints)
-        parts.append(f"## Exercise {n} (code cell {region.cell}){hints}\n```python\n{region.answer}\n```\n")
+    by_cell: dict[int, list[Region]] = {}
+    for region in regions:
+        by_cell.setdefault(region.cell, []).append(region)
+    for n, (cell, found) in enumerate(by_cell.items(), 1):
+        hints = "".join(f"- {h[len(HINT) :].strip()}\n" for r in found for h in r.hints)
+        code = _answer_cell(found[0].teacher_source)
+        parts.append(f"## Exercise {n} (code cell {cell})\n\n{hints}\n```python\n{code}\n```\n")
     for block in details:
         parts.append("## From the notebook\n\n" + block.replace("<details>", "").replace("</details>", "").strip())
     return "\n".join(parts) + "\n"
