@@ -36,7 +36,7 @@ from gptmini.config import GPTConfig
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 # The notebooks converted to the marked-solution pattern (teacher edition); the others still use <details>.
-CONVERTED = ["01_text_to_tokens.ipynb"]
+CONVERTED = ["01_text_to_tokens.ipynb", "02_embeddings.ipynb"]
 
 
 def _source(cell) -> str:
