@@ -49,19 +49,26 @@ class Region:
 
 
 def _assigned_names(code: str) -> list[str]:
-    """Names that top-level statements of ``code`` bind (assignments, defs, classes), in order."""
+    """Names that ``code`` binds outside functions and classes (assignments, with/for blocks, defs), in order."""
     names: list[str] = []
-    for node in ast.parse(code).body:
-        targets: list[ast.expr] = []
-        if isinstance(node, ast.Assign):
-            targets = list(node.targets)
-        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
-            targets = [node.target]
-        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
-            names.append(node.name)
-        for target in targets:
-            elts = target.elts if isinstance(target, ast.Tuple) else [target]
-            names.extend(e.id for e in elts if isinstance(e, ast.Name))
+
+    def visit(statements: list[ast.stmt]) -> None:
+        for node in statements:
+            targets: list[ast.expr] = []
+            if isinstance(node, ast.Assign):
+                targets = list(node.targets)
+            elif isinstance(node, (ast.AnnAssign, ast.AugAssign, ast.For)):
+                targets = [node.target]
+            elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                names.append(node.name)
+            for target in targets:
+                names.extend(n.id for n in ast.walk(target) if isinstance(n, ast.Name) and n.id != "_")
+            for field in ("body", "orelse", "finalbody"):  # with / if / for / try blocks bind at the top level too
+                inner = getattr(node, field, None)
+                if isinstance(inner, list) and not isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                    visit(inner)
+
+    visit(ast.parse(code).body)
     return list(dict.fromkeys(names))
 
 

@@ -190,17 +190,12 @@ def _printed(cell) -> str:
 
 
 def _check_cells(nb, exercise_cells: set[int]) -> list[int]:
-    """For each exercise cell, the first code cell from there on that calls a ``check_…`` helper."""
+    """For each exercise cell, the first code cell from there on that calls a ``check_…`` (or ``compare_…``)."""
+    calls = re.compile(r"\b(check|compare)_\w+\(")
     found = []
     for start in sorted(exercise_cells):
-        i = next(
-            (
-                j
-                for j in range(start, len(nb.cells))
-                if nb.cells[j].cell_type == "code" and "check_" in nb.cells[j].source
-            ),
-            None,
-        )
+        later = range(start, len(nb.cells))
+        i = next((j for j in later if nb.cells[j].cell_type == "code" and calls.search(nb.cells[j].source)), None)
         assert i is not None, f"the exercise in cell {start} has no check_… cell after it"
         found.append(i)
     return sorted(set(found))
