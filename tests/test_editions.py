@@ -36,7 +36,12 @@ from gptmini.config import GPTConfig
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 # The notebooks converted to the marked-solution pattern (teacher edition); the others still use <details>.
-CONVERTED = ["01_text_to_tokens.ipynb", "02_embeddings.ipynb", "03_masked_self_attention.ipynb"]
+CONVERTED = [
+    "01_text_to_tokens.ipynb",
+    "02_embeddings.ipynb",
+    "03_masked_self_attention.ipynb",
+    "04_multihead_attention_and_block.ipynb",
+]
 
 
 def _source(cell) -> str:
@@ -273,3 +278,8 @@ def test_package_versions_pass_their_checks():
     assert _ok(check_block(package_version("PreLNBlock")(config), config.replace(norm="pre")))
     with pytest.raises(KeyError):
         package_version("nothing")
+
+
+def test_the_converted_notebooks_carry_markers_and_no_details():
+    marked = {p.name for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb") if editions.BEGIN in p.read_text(encoding="utf-8")}
+    assert set(CONVERTED) <= marked  # tests/test_notebooks.py runs both editions of every marked notebook
