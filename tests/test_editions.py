@@ -41,6 +41,7 @@ CONVERTED = [
     "02_embeddings.ipynb",
     "03_masked_self_attention.ipynb",
     "04_multihead_attention_and_block.ipynb",
+    "06_byte_pair_encoding.ipynb",
 ]
 
 
