@@ -42,6 +42,7 @@ CONVERTED = [
     "03_masked_self_attention.ipynb",
     "04_multihead_attention_and_block.ipynb",
     "06_byte_pair_encoding.ipynb",
+    "08_gpt1_to_gpt2.ipynb",
 ]
 
 
