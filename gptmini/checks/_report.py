@@ -27,6 +27,7 @@ __all__ = [
     "compare_values",
     "combine",
     "call_learner",
+    "call_answer",
     "require_callable",
 ]
 
@@ -276,6 +277,14 @@ def call_learner(what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -
             last = frames[-1]
             where = f" (in {last.name}, line {last.lineno}: {(last.line or '').strip()[:80]})"
         return None, failed(what, f"raised {type(err).__name__}: {err}{where}")
+
+
+def call_answer(what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, CheckResult | None]:
+    """:func:`call_learner` for a function that must return an answer: ``None`` back is "not yet", too."""
+    value, error = call_learner(what, fn, *args, **kwargs)
+    if error is None and value is None:
+        return None, not_yet(what)
+    return value, error
 
 
 def require_callable(value: Any, argument: str, check: str) -> None:
