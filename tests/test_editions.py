@@ -215,11 +215,23 @@ def test_check_block_params():
 def test_check_merge_pair():
     assert _ok(check_merge_pair(package_version("merge")))
 
-    def overlapping(ids, pair, new_id):  # merges "aaa" as two overlapping pairs
-        out = [new_id if (a, b) == pair else a for a, b in zip(ids, ids[1:], strict=False)]
-        return out if out else ids
+    def no_skip(ids, pair, new_id):  # after a match, steps by one: the pair's second id survives
+        out, i = [], 0
+        while i < len(ids):
+            out.append(new_id if i + 1 < len(ids) and (ids[i], ids[i + 1]) == pair else ids[i])
+            i += 1
+        return out
 
-    assert not check_merge_pair(overlapping)
+    def drops_last(ids, pair, new_id):
+        out, i = [], 0
+        while i < len(ids) - 1:
+            out.append(new_id if (ids[i], ids[i + 1]) == pair else ids[i])
+            i += 2 if (ids[i], ids[i + 1]) == pair else 1
+        return out
+
+    assert "skip both ids" in check_merge_pair(no_skip).message
+    assert "went missing" in check_merge_pair(drops_last).message
+    assert check_merge_pair(lambda ids, pair, new_id: None).pending
 
 
 def test_check_gpt2_split_accepts_a_pattern():
