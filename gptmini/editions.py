@@ -173,7 +173,10 @@ def _solutions_markdown(name: str, regions: list[Region], details: list[str]) ->
 
 def write_student_edition(out_dir: str | Path, src_dir: str | Path = NOTEBOOKS) -> list[Path]:
     """Write the student notebooks into ``out_dir`` and their answers into ``out_dir/solutions``."""
-    import nbformat
+    try:
+        import nbformat
+    except ImportError:  # not a dependency of the package itself; it comes with JupyterLab
+        raise SystemExit("the student edition needs nbformat: pip install nbformat (JupyterLab brings it)") from None
 
     out, src = Path(out_dir), Path(src_dir)
     if out.resolve() == src.resolve():

@@ -33,7 +33,7 @@ __all__ = [
 
 PASS, FAIL, PENDING = "✅", "❌", "⏳"
 NONE_MESSAGE = "is None: no answer yet (replace the None), or a function forgot to `return` its result"
-STUB_MESSAGE = "is still a stub (it raises NotImplementedError): write its body, the notebook goes on with gptmini's"
+STUB_MESSAGE = "is still a stub (it raises NotImplementedError): write its body; the rest of the notebook runs anyway"
 
 
 class CheckResult:
