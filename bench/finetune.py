@@ -236,7 +236,13 @@ def main() -> None:
 
     # ---------------------------------------------------------------- fine-tuning
     base = dict(
-        lr=args.lr, epochs=args.epochs, batch_size=32, lm_coef=0.5, seed=args.seed, device=args.device, eval_train=False
+        learning_rate=args.lr,
+        epochs=args.epochs,
+        batch_size=32,
+        lm_coef=0.5,
+        seed=args.seed,
+        device=args.device,
+        eval_train=False,
     )
 
     def run(gpt: GPT, name: str, **changes) -> float:

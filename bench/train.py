@@ -19,10 +19,40 @@ import time
 import torch
 
 from gptmini import GPT, GPTConfig
+from gptmini.recipes import model_config as model_config_of
+from gptmini.recipes import train_config
 from gptmini.train import TrainConfig, Trainer
 
-# Dense bf16/fp16 tensor-core peaks (no sparsity), FLOP/s, by a substring of torch.cuda.get_device_name().
-PEAK_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L4": 121e12, "A10": 125e12, "T4": 65e12, "V100": 125e12}
+# Dense bf16/fp16 tensor-core peaks (no sparsity), FLOP/s, by the exact torch.cuda.get_device_name(): variants of
+# one chip differ (an H100 PCIe has 3/4 of the SXM's peak), so a name that is not listed gets no MFU rather than a
+# neighbour's peak. Pass --peak-tflops for another GPU.
+PEAK_FLOPS = {
+    "NVIDIA H200": 989e12,
+    "NVIDIA H100 80GB HBM3": 989e12,  # SXM
+    "NVIDIA H100 PCIe": 756e12,
+    "NVIDIA H100 NVL": 835e12,
+    "NVIDIA A100-SXM4-40GB": 312e12,
+    "NVIDIA A100-SXM4-80GB": 312e12,
+    "NVIDIA A100-PCIE-40GB": 312e12,
+    "NVIDIA A100 80GB PCIe": 312e12,
+    "NVIDIA L40S": 362e12,
+    "NVIDIA L4": 121e12,
+    "NVIDIA A10": 125e12,
+    "Tesla T4": 65e12,
+    "Tesla V100-SXM2-16GB": 125e12,
+    "Tesla V100-SXM2-32GB": 125e12,
+    "Tesla V100-PCIE-16GB": 112e12,
+    "Tesla V100-PCIE-32GB": 112e12,
+}
+
+
+def peak_flops(name: str, peak_tflops: float | None = None) -> tuple[float | None, str]:
+    """(peak FLOP/s, where it came from): ``--peak-tflops`` first, else this exact GPU name in the table."""
+    if peak_tflops is not None:
+        return peak_tflops * 1e12, "--peak-tflops"
+    if name in PEAK_FLOPS:
+        return PEAK_FLOPS[name], f"the table's entry for {name!r}"
+    return None, f"{name!r} is not in the table"
 
 
 def peak_rss_mb() -> float:
@@ -46,10 +76,11 @@ def run(model: GPT, config: TrainConfig, steps: int, warmup: int) -> tuple[float
         trainer.train_step()
     if trainer.device.type == "cuda":
         torch.cuda.synchronize()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     for _ in range(steps):
         trainer.train_step()  # ends with .item() on the loss, so the GPU has finished each step
     elapsed = time.perf_counter() - started
+    trainer.cpu_seconds_per_step = (time.process_time() - cpu_started) / steps
     return steps * trainer.tokens_per_step / elapsed, elapsed / steps, trainer
 
 
@@ -58,14 +89,19 @@ def cpu_bench(steps: int, threads: int | None) -> None:
         torch.set_num_threads(threads)
     print(f"== CPU: shakespeare-char recipe, {torch.get_num_threads()} threads, torch {torch.__version__}")
     torch.manual_seed(0)
-    model_config = GPTConfig.preset("shakespeare-char", vocab_size=71)  # the corpus has 71 distinct characters
+    model_config = model_config_of("shakespeare-char", vocab_size=71)  # the corpus has 71 distinct characters
     model = GPT(model_config)
     base = peak_rss_mb()
-    config = TrainConfig.preset("shakespeare-char", device="cpu", progress=False)
+    config = train_config("shakespeare-char", device="cpu", progress=False)
     tokens_per_sec, per_step, trainer = run(model, config, steps, warmup=5)
     params = model.num_params()
     print(f"model: {params / 1e6:.2f}M parameters (without positions); {trainer.tokens_per_step} tokens per step")
     print(f"throughput: {tokens_per_sec:,.0f} tokens/s, {per_step * 1000:.1f} ms per step")
+    cpu = trainer.cpu_seconds_per_step
+    print(  # with one thread, CPU time does not count the time other jobs on the machine took from us
+        f"per CPU-second of this process: {trainer.tokens_per_step / cpu:,.0f} tokens/s, "
+        f"{cpu * 1000:.1f} CPU-ms per step"
+    )
     print(
         f"estimated time for {config.max_iters} steps: {per_step * config.max_iters / 60:.1f} min "
         f"(plus {config.max_iters // config.eval_interval + 1} evaluations of {2 * config.eval_iters} batches)"
@@ -73,7 +109,7 @@ def cpu_bench(steps: int, threads: int | None) -> None:
     print(f"peak memory (RSS): {peak_rss_mb():.0f} MB for the process, {peak_rss_mb() - base:.0f} MB above the model")
 
 
-def gpu_bench(steps: int, batch_size: int, compile_model: bool) -> None:
+def gpu_bench(steps: int, batch_size: int, compile_model: bool, peak_tflops: float | None = None) -> None:
     name = torch.cuda.get_device_name(0)
     print(f"== GPU: {name}, GPT-2 124M shape, torch {torch.__version__}")
     torch.set_float32_matmul_precision("high")
@@ -81,24 +117,36 @@ def gpu_bench(steps: int, batch_size: int, compile_model: bool) -> None:
     model_config = GPTConfig.preset("gpt2", dropout=0.0)
     model = GPT(model_config)
     config = TrainConfig(
-        batch_size=batch_size, max_iters=10**6, learning_rate=6e-4, min_lr=6e-5, warmup_iters=100, betas=(0.9, 0.95),
-        device="cuda", amp="auto", compile=compile_model, progress=False, eval_interval=0,
+        batch_size=batch_size,
+        max_iters=10**6,
+        learning_rate=6e-4,
+        min_lr=6e-5,
+        warmup_iters=100,
+        betas=(0.9, 0.95),
+        device="cuda",
+        amp="auto",
+        compile=compile_model,
+        progress=False,
+        eval_interval=0,
     )
     torch.cuda.reset_peak_memory_stats()
     started = time.perf_counter()
     tokens_per_sec, per_step, trainer = run(model, config, steps, warmup=3)
     params = model.num_params()
     flops = flops_per_token(model_config, params, model_config.block_size) * tokens_per_sec
-    peak = next((v for k, v in PEAK_FLOPS.items() if k in name), None)
+    peak, peak_source = peak_flops(name, peak_tflops)
     print(
         f"setup: batch {batch_size} x {model_config.block_size} tokens, autocast {trainer.amp_dtype}, "
         f"SDPA attention, compile={compile_model} (warm-up incl. compile: {time.perf_counter() - started:.0f} s in all)"
     )
     print(f"throughput: {tokens_per_sec:,.0f} tokens/s, {per_step * 1000:.1f} ms per step")
     if peak:
-        print(f"MFU: {100 * flops / peak:.1f} % of {peak / 1e12:.0f} TFLOP/s ({flops / 1e12:.0f} TFLOP/s achieved)")
+        print(
+            f"MFU: {100 * flops / peak:.1f} % of a {peak / 1e12:.0f} TFLOP/s peak (from {peak_source}); "
+            f"{flops / 1e12:.0f} TFLOP/s achieved"
+        )
     else:
-        print(f"achieved {flops / 1e12:.0f} TFLOP/s (peak of this GPU unknown to this script, so no MFU)")
+        print(f"achieved {flops / 1e12:.0f} TFLOP/s; no MFU: {peak_source} (pass --peak-tflops)")
     print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
 
 
@@ -109,6 +157,7 @@ def main() -> None:
     parser.add_argument("--gpu-steps", type=int, default=30)
     parser.add_argument("--gpu-batch", type=int, default=16)
     parser.add_argument("--no-compile", action="store_true")
+    parser.add_argument("--peak-tflops", type=float, help="the GPU's dense bf16/fp16 peak, for MFU (default: table)")
     parser.add_argument("--cpu-only", action="store_true")
     parser.add_argument("--gpu-only", action="store_true")
     args = parser.parse_args()
@@ -116,7 +165,7 @@ def main() -> None:
         cpu_bench(args.steps, args.threads)
     if not args.cpu_only:
         if torch.cuda.is_available():
-            gpu_bench(args.gpu_steps, args.gpu_batch, not args.no_compile)
+            gpu_bench(args.gpu_steps, args.gpu_batch, not args.no_compile, args.peak_tflops)
         else:
             print("== GPU: no CUDA device here; the GPT-2 124M bf16 + compile section is skipped")
 

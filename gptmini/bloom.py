@@ -5,9 +5,13 @@ sets k bits, a query checks them. It never says "no" for an item that was added 
 and says "yes" for an unseen item with a small, tunable probability (false positives), all in a few bits
 per item instead of storing the items themselves.
 
-The k positions come from one blake2b digest split into two 64-bit numbers h1, h2 and combined as
-``h1 + i * h2 (mod m)`` (double hashing). blake2b is stable across runs and machines; Python's built-in
-``hash()`` is salted per process, so a filter built with it could not be saved and reused.
+Each item's k positions are k *distinct* bits drawn from a stream of blake2b digests (a uniformly random
+k-subset of the m bits). blake2b is stable across runs and machines; Python's built-in ``hash()`` is
+salted per process, so a filter built with it could not be saved and reused.
+
+Sizing: the textbook m = -n ln p / (ln 2)^2 and k = (m / n) ln 2 are approximations that fail for small
+filters (two items at p = 1e-4 would get 39 bits). So :func:`optimal_size` starts there and grows m
+until the false-positive rate *computed exactly* for n items (:func:`false_positive_rate`) is at most p.
 """
 
 from __future__ import annotations
@@ -15,48 +19,105 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import struct
 from collections.abc import Iterable, Iterator
 
+import numpy as np
+
 _WORD = re.compile(r"[a-z0-9]+")
+_EIGHT_U64 = struct.Struct("<8Q")  # one 64-byte blake2b digest = eight 64-bit numbers
+_PERSONS = [block.to_bytes(16, "little") for block in range(1 << 12)]  # digest blocks: enough for any k < m
+_EXACT_LIMIT = 600  # n * k up to which the false-positive rate is computed exactly (a small dynamic program)
+
+
+def _log_choose(n: int, k: int) -> float:
+    return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+
+
+def false_positive_rate(capacity: int, num_bits: int, num_hashes: int) -> float:
+    """The false-positive rate of a filter of ``num_bits`` holding ``capacity`` items, k distinct bits each.
+
+    A probe is a false positive when its k bits are all set: C(X, k) / C(m, k) for X bits set. X is the
+    size of the union of n random k-subsets; its distribution is computed item by item (an item adds j
+    new bits with the hypergeometric probability C(m - x, j) C(x, k - j) / C(m, k)). For large n * k the
+    union is concentrated and the rate is (1 - (1 - k/m)^n)^k.
+    """
+    n, m, k = capacity, num_bits, num_hashes
+    if k > m:
+        return 1.0
+    if n * k > _EXACT_LIMIT:
+        return (1.0 - (1.0 - k / m) ** n) ** k
+    log_fact = np.concatenate([[0.0], np.cumsum(np.log(np.arange(1, m + 1)))])
+
+    def log_choose(a: np.ndarray, b: int | np.ndarray) -> np.ndarray:
+        return log_fact[a] - log_fact[b] - log_fact[a - b]
+
+    x = np.arange(m + 1)
+    log_total = log_choose(np.array(m), k)
+    dist = np.zeros(m + 1)
+    dist[0] = 1.0
+    for _ in range(n):
+        nxt = np.zeros(m + 1)
+        for j in range(k + 1):  # x bits set, the item adds j new ones: x from k - j to m - j
+            xs = x[max(0, k - j) : m - j + 1]
+            nxt[xs + j] += dist[xs] * np.exp(log_choose(m - xs, j) + log_choose(xs, k - j) - log_total)
+        dist = nxt
+    xs = x[k:]
+    return float(np.sum(dist[xs] * np.exp(log_choose(xs, k) - log_total)))
 
 
 def optimal_size(capacity: int, error_rate: float) -> tuple[int, int]:
-    """(bits m, hash count k) for ``capacity`` items at false-positive rate ``error_rate``.
+    """(bits m, hash count k): the smallest m (from the textbook size up) whose exact rate is <= ``error_rate``.
 
-    m = -n ln p / (ln 2)^2 and k = (m / n) ln 2 minimise the false-positive rate for a given memory.
+    For large filters this is the textbook m = -n ln p / (ln 2)^2, k = (m / n) ln 2 (or a few bits more);
+    for small ones it is larger, because the textbook formula assumes many items.
     """
-    if capacity < 1:
-        raise ValueError(f"capacity must be at least 1 item, got {capacity}")
+    if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
+        raise ValueError(f"capacity must be an integer of at least 1 item, got {capacity!r}")
     if not 0.0 < error_rate < 1.0:
         raise ValueError(f"error_rate must be a probability strictly between 0 and 1, got {error_rate}")
     m = max(8, math.ceil(-capacity * math.log(error_rate) / math.log(2) ** 2))
-    k = max(1, round(m / capacity * math.log(2)))
-    return m, k
+    while True:
+        best = min(m // 2, max(1, round(m / capacity * math.log(2))))  # m >= 2k: distinct bits come cheap
+        for k in sorted({best, max(1, best - 1), min(m // 2, best + 1)}, key=lambda k: (abs(k - best), k)):
+            if false_positive_rate(capacity, m, k) <= error_rate:
+                return m, k
+        m += max(1, m // 100)
 
 
 class BloomFilter:
     """A set-like filter of strings: ``add``, ``in``; sized for ``capacity`` items at ``error_rate``."""
 
     def __init__(self, capacity: int, error_rate: float = 1e-3, seed: int = 0) -> None:
+        if isinstance(seed, bool) or not isinstance(seed, int) or not -(2**127) <= seed < 2**127:
+            raise ValueError(f"seed must be an integer in [-2**127, 2**127) (it salts the hash), got {seed!r}")
         self.capacity = capacity
         self.error_rate = error_rate
         self.num_bits, self.num_hashes = optimal_size(capacity, error_rate)
         self.bits = bytearray((self.num_bits + 7) // 8)
         self.seed = seed
-        self._salt = seed.to_bytes(8, "little", signed=False)
+        self._salt = seed.to_bytes(16, "little", signed=True)  # negative seeds are as good as positive ones
         self.count = 0  # items added (duplicates included)
 
     def _positions(self, item: str) -> Iterator[int]:
-        digest = hashlib.blake2b(item.encode("utf-8"), digest_size=16, salt=self._salt).digest()
-        h1 = int.from_bytes(digest[:8], "little")
-        h2 = int.from_bytes(digest[8:], "little") | 1  # odd, so the k positions do not collapse onto one
-        m = self.num_bits
-        for i in range(self.num_hashes):
-            yield (h1 + i * h2) % m
+        """k distinct bit positions, uniformly random given the item: digests of (item, block) read 8 bytes
+        at a time; a position already taken is skipped (m >= 2k, so that is rare)."""
+        data, m, k = item.encode("utf-8"), self.num_bits, self.num_hashes
+        seen: set[int] = set()
+        for person in _PERSONS:
+            digest = hashlib.blake2b(data, digest_size=64, salt=self._salt, person=person).digest()
+            for value in _EIGHT_U64.unpack(digest):
+                pos = value % m
+                if pos not in seen:
+                    seen.add(pos)
+                    yield pos
+                    if len(seen) == k:
+                        return
 
     def add(self, item: str) -> None:
+        bits = self.bits
         for pos in self._positions(item):
-            self.bits[pos >> 3] |= 1 << (pos & 7)
+            bits[pos >> 3] |= 1 << (pos & 7)
         self.count += 1
 
     def update(self, items: Iterable[str]) -> None:
@@ -66,13 +127,17 @@ class BloomFilter:
     def __contains__(self, item: str) -> bool:
         return all(self.bits[pos >> 3] & (1 << (pos & 7)) for pos in self._positions(item))
 
+    def bits_set(self) -> int:
+        return sum(bin(byte).count("1") for byte in self.bits)
+
     def fill_ratio(self) -> float:
-        """Fraction of bits set; the false-positive rate is about fill_ratio ** num_hashes."""
-        return sum(bin(byte).count("1") for byte in self.bits) / self.num_bits
+        """Fraction of bits set."""
+        return self.bits_set() / self.num_bits
 
     def expected_error_rate(self) -> float:
-        """The false-positive rate predicted from the bits actually set."""
-        return self.fill_ratio() ** self.num_hashes
+        """This filter's false-positive rate given the bits actually set: C(set, k) / C(m, k)."""
+        x, k = self.bits_set(), self.num_hashes
+        return 0.0 if x < k else math.exp(_log_choose(x, k) - _log_choose(self.num_bits, k))
 
     def __repr__(self) -> str:
         return (

@@ -28,6 +28,13 @@ _TENSOR_REF = "__tensor__"
 
 
 # ---------------------------------------------------------------- folder names and recovery
+def _real(directory: str | os.PathLike) -> Path:
+    """Where the checkpoint's files really are: a folder that is a symlink (say, to a bigger disk) is saved
+    inside its target, with the sibling folders next to the target, so the link itself is never replaced."""
+    directory = Path(directory)
+    return directory.resolve() if directory.is_symlink() else directory
+
+
 def _sibling(directory: Path, tag: str) -> Path:
     return directory.parent / f".{directory.name}.{tag}"
 
@@ -41,10 +48,11 @@ def recover(directory: str | os.PathLike) -> Path:
     - a leftover ``.NAME.previous`` next to a present ``directory``: the new one was already in place; deleted.
     """
     directory = Path(directory)
-    previous, saving = _sibling(directory, "previous"), _sibling(directory, "saving")
-    if not directory.exists() and previous.is_dir():
-        os.replace(previous, directory)
-        _fsync_dir(directory.parent)
+    real = _real(directory)
+    previous, saving = _sibling(real, "previous"), _sibling(real, "saving")
+    if not real.exists() and previous.is_dir():
+        os.replace(previous, real)
+        _fsync_dir(real.parent)
     for leftover in (saving, previous):
         if leftover.exists():
             shutil.rmtree(leftover, ignore_errors=True)
@@ -114,7 +122,7 @@ def join_tensors(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
     if isinstance(obj, dict):
         if set(obj) == {_TENSOR_REF}:
             key = obj[_TENSOR_REF]
-            if key not in tensors:
+            if not isinstance(key, str) or key not in tensors:
                 raise ValueError(f"trainer state refers to tensor {key!r}, which is not in {STATE_TENSORS}")
             return tensors[key]
         return {k: join_tensors(v, tensors) for k, v in obj.items()}
@@ -126,11 +134,14 @@ def join_tensors(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
 def _write_state(directory: Path, state: dict[str, Any]) -> None:
     from safetensors.torch import save_file
 
+    from .pretrained import file_mode
+
     tensors: dict[str, torch.Tensor] = {}
     payload = split_tensors(state, tensors)
     save_file(tensors, str(directory / STATE_TENSORS), metadata={"format": "gptmini-trainer"})
     (directory / STATE_JSON).write_text(json.dumps(payload, indent=1))
     for name in (STATE_TENSORS, STATE_JSON):
+        os.chmod(directory / name, file_mode())  # safetensors writes 0o600; a shared folder needs the umask's
         with open(directory / name, "rb") as f:
             os.fsync(f.fileno())
 
@@ -146,11 +157,13 @@ def save_checkpoint(
     """Write model (+ tokenizer, + resume ``state``) as one complete folder, replacing the old one atomically.
 
     ``state`` is any nest of dicts (string keys), lists, numbers, strings and tensors. If anything fails
-    midway, the half-written folder is removed and the previous checkpoint is untouched.
+    midway, the half-written folder is removed and the previous checkpoint is untouched. If ``directory`` is
+    a symlink, the swap happens at its target and the link stays.
     """
     from .pretrained import save_pretrained
 
-    directory = Path(directory)
+    given = Path(directory)
+    directory = _real(given)
     recover(directory)
     _check_replaceable(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
@@ -167,7 +180,7 @@ def save_checkpoint(
         shutil.rmtree(saving, ignore_errors=True)
         raise
     _swap_in(saving, directory, previous)
-    return directory
+    return given
 
 
 def _swap_in(saving: Path, directory: Path, previous: Path) -> None:
@@ -181,9 +194,9 @@ def _swap_in(saving: Path, directory: Path, previous: Path) -> None:
 
 def load_train_state(directory: str | os.PathLike) -> dict[str, Any]:
     """The resume state saved with a checkpoint (tensors on the CPU)."""
-    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    from .fields import read_json_object
     from .pretrained import CheckpointError
 
     directory = recover(directory)
@@ -192,14 +205,18 @@ def load_train_state(directory: str | os.PathLike) -> dict[str, Any]:
             f"{directory} holds no training state ({STATE_JSON} + {STATE_TENSORS}), so it cannot be resumed: "
             "it can still be loaded with GPT.from_pretrained for sampling or fine-tuning."
         )
+    hint = "; resume from another checkpoint, or start again without --resume"
+    payload = read_json_object(directory / STATE_JSON, CheckpointError, hint)
     try:
-        payload = json.loads((directory / STATE_JSON).read_text())
         tensors = load_file(str(directory / STATE_TENSORS))
-    except (json.JSONDecodeError, SafetensorError) as err:
+    except Exception as err:  # SafetensorError, a bad header, an unreadable file
         raise CheckpointError(
-            f"the training state in {directory} is corrupt ({err}); resume from another checkpoint"
+            f"the training state in {directory / STATE_TENSORS} is corrupt ({type(err).__name__}: {err}){hint}"
         ) from err
-    return join_tensors(payload, tensors)
+    try:
+        return join_tensors(payload, tensors)
+    except ValueError as err:
+        raise CheckpointError(f"{directory / STATE_JSON}: {err}{hint}") from err
 
 
 def load_checkpoint(
@@ -222,4 +239,3 @@ def load_checkpoint(
 
         tokenizer = _load(directory)
     return model, tokenizer
-

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -36,8 +37,10 @@ class GPTConfig:
         problems = []
         for key in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
             value = getattr(self, key)
-            if not isinstance(value, int) or value <= 0:
+            if not _is_int(value) or value <= 0:
                 problems.append(f"{key} must be a positive integer, got {value!r}")
+        if self.n_inner is not None and (not _is_int(self.n_inner) or self.n_inner <= 0):
+            problems.append(f"n_inner (the MLP width) must be a positive integer or None, got {self.n_inner!r}")
         if not problems and self.n_embd % self.n_head:
             problems.append(
                 f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head}) so each head gets "
@@ -47,8 +50,16 @@ class GPTConfig:
             problems.append(f"norm must be 'post' (GPT-1) or 'pre' (GPT-2), got {self.norm!r}")
         if self.gelu not in ("tanh", "exact"):
             problems.append(f"gelu must be 'tanh' or 'exact', got {self.gelu!r}")
-        if not 0.0 <= self.dropout < 1.0:
-            problems.append(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if not _is_real(self.dropout) or not 0.0 <= self.dropout < 1.0:
+            problems.append(f"dropout must be a number in [0, 1), got {self.dropout!r}")
+        if not _is_real(self.layer_norm_eps) or not 0.0 < self.layer_norm_eps < math.inf:
+            problems.append(f"layer_norm_eps must be a positive number, got {self.layer_norm_eps!r}")
+        if not isinstance(self.bias, bool):
+            problems.append(f"bias must be True or False, got {self.bias!r}")
+        if self.scaled_residual_init is not None and not isinstance(self.scaled_residual_init, bool):
+            problems.append(f"scaled_residual_init must be True, False or None, got {self.scaled_residual_init!r}")
+        if not isinstance(self.name, str):
+            problems.append(f"name must be a string, got {self.name!r}")
         if problems:
             raise ValueError("Invalid GPTConfig: " + "; ".join(problems))
 
@@ -71,6 +82,8 @@ class GPTConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GPTConfig:
+        if not isinstance(data, dict):
+            raise ValueError(f"a GPTConfig is built from a dict of fields, got {type(data).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -123,3 +136,12 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
         dict(vocab_size=64, block_size=32, n_layer=2, n_head=2, n_embd=32, dropout=0.0, norm="pre"),
     ),
 }
+
+
+def _is_int(value: Any) -> bool:
+    """An int that is not a bool (``True`` would otherwise pass as a vocabulary of one token)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

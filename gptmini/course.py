@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import random
-import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -18,7 +18,6 @@ import torch
 from .device import describe, get_device
 
 MODES = ("fast", "classroom", "full")
-REPO_URL = "https://github.com/gptmini/gptmini"
 T = TypeVar("T")
 
 if TYPE_CHECKING:  # only for type hints: importing the model here would slow down `import gptmini.course`
@@ -50,10 +49,6 @@ def checkpoint_dir(name: str) -> Path:
     return home() / "checkpoints" / name
 
 
-def in_colab() -> bool:
-    return "google.colab" in sys.modules
-
-
 def seed_everything(seed: int = 1337) -> None:
     random.seed(seed)
     torch.manual_seed(seed)
@@ -81,6 +76,35 @@ def setup(seed: int = 1337, device: str | None = None) -> Setup:
 
 #: Which notebook writes each course checkpoint, for the one-line description of where a model came from.
 _MADE_BY = {"gpt1-shakespeare": "notebook 05", "gpt2-shakespeare": "notebook 08"}
+#: The quick stand-in :func:`course_model` trains when no course checkpoint exists (see gptmini.recipes).
+FALLBACK_RECIPE = "gpt1-char-2x64"
+
+
+def _load(folder: Path, device: torch.device) -> tuple[GPT, Tokenizer]:
+    from .model import GPT
+    from .tokenizers import load_tokenizer
+
+    return GPT.from_pretrained(folder, device=device), load_tokenizer(folder)
+
+
+def _train_recipe(
+    recipe: str, steps: int, folder: Path, device: torch.device, what: str, **overrides
+) -> tuple[GPT, Tokenizer, float | None]:
+    """Train a recipe for ``steps`` steps, save it to ``folder`` and say so in one line; returns its val loss."""
+    from .model import GPT
+    from .recipes import prepare
+    from .train import Trainer
+
+    print(f"{what}: training {recipe} for {steps} steps ...", end=" ", flush=True)
+    started = time.perf_counter()
+    data = prepare(recipe, **{"max_iters": steps, "eval_interval": steps, **overrides})
+    model = GPT(data.model_config)
+    config = data.train_config.replace(device=device, progress=False)
+    history = Trainer(model, data.train_ids, data.val_ids, config).fit()
+    model.save_pretrained(folder)
+    data.tokenizer.save(folder)
+    print(f"done in {time.perf_counter() - started:.0f} s, saved to {folder} for next time", flush=True)
+    return model, data.tokenizer, history.final_val_loss
 
 
 def course_model(
@@ -93,52 +117,37 @@ def course_model(
     """The course's Shakespeare model: ``(model in eval mode, tokenizer, where it came from in one line)``.
 
     Later notebooks need *a* trained model without depending on an earlier one having run (a fresh Colab
-    session, a skipped notebook). So: the first checkpoint among ``names`` that exists, else a small
-    character-level GPT-1 trained on the spot (``steps`` from the mode unless given), weaker but enough for
-    every cell to run. ``unk`` (e.g. ``" "``) makes a character tokenizer map characters it has never seen to
-    that character instead of raising, for prompts that are not Shakespeare.
+    session, a skipped notebook). So: the first checkpoint among ``names`` that exists, else a quick
+    stand-in, a 2 x 64 character-level GPT-1 (the ``gpt1-char-2x64`` recipe, ``steps`` from the mode unless
+    given): trained once, saved under :func:`home` as ``gpt1-char-2x64-<steps>-steps`` and reused after.
+    Weaker than notebook 05's model, but enough for every cell to run. It prints one line saying which it
+    is. ``unk`` (e.g. ``" "``) makes a character tokenizer map characters it has never seen to that
+    character instead of raising, for prompts that are not Shakespeare.
     """
-    from .config import GPTConfig
-    from .model import GPT
-    from .tokenizers import CharTokenizer, load_tokenizer
+    from .tokenizers import CharTokenizer
 
     names = (names,) if isinstance(names, str) else tuple(names)  # one name given as a string is a common slip
-    target = get_device(None if device is None else str(device))
-    for name in names:
-        folder = checkpoint_dir(name)
-        if (folder / "model.safetensors").exists():
-            model, tok = GPT.from_pretrained(folder, device=target), load_tokenizer(folder)
-            source = f"the {name} checkpoint from {_MADE_BY.get(name, 'an earlier run')} ({folder})"
-            break
+    target = get_device(device)
+    steps = by_mode(fast=60, classroom=600, full=2000) if steps is None else steps
+    fallback = checkpoint_dir(f"{FALLBACK_RECIPE}-{steps}-steps")
+    found = next((checkpoint_dir(n) for n in names if (checkpoint_dir(n) / "model.safetensors").exists()), None)
+    if found is not None:
+        model, tok = _load(found, target)
+        source = f"the {found.name} checkpoint from {_MADE_BY.get(found.name, 'an earlier run')} ({found})"
+        print(f"using {source}")
+    elif (fallback / "model.safetensors").exists():
+        model, tok = _load(fallback, target)
+        source = f"the quick stand-in {FALLBACK_RECIPE} trained earlier for {steps} steps ({fallback})"
+        print(f"no checkpoint {' or '.join(names)} found: using {source}")
     else:
-        from .data import encode_corpus, shakespeare, train_val_split
-        from .train import train
-
-        steps = by_mode(fast=60, classroom=600, full=2000) if steps is None else steps
-        print(
-            f"no checkpoint {' or '.join(names)} found: training a small GPT-1 for {steps} steps "
-            f"(`python -m gptmini train --preset gpt1-shakespeare` or notebook 05 makes a better one)"
+        missing = (
+            f"no checkpoint {' or '.join(names)} found (notebook 05 or "
+            "`python -m gptmini train --preset gpt1-shakespeare` makes a better one)"
         )
-        text = shakespeare()
-        tok = CharTokenizer.from_text(text)
-        train_ids, val_ids = train_val_split(encode_corpus(tok, text))
-        config = GPTConfig.preset("gpt1-shakespeare", vocab_size=tok.vocab_size, n_layer=2, n_embd=64)
-        model = GPT(config)
-        history = train(
-            model,
-            train_ids,
-            val_ids,
-            preset="gpt1-shakespeare",
-            max_iters=steps,
-            warmup_iters=min(100, steps // 4),
-            eval_interval=steps,
-            eval_iters=5,
-            device=str(target),
-            progress=False,
-        )
+        model, tok, val = _train_recipe(FALLBACK_RECIPE, steps, fallback, target, missing)
         source = (
-            f"a small character-level GPT-1 trained just now for {steps} steps "
-            f"(validation loss {history.final_val_loss:.2f} nats per character)"
+            f"the quick stand-in {FALLBACK_RECIPE} trained just now for {steps} steps "
+            f"(validation loss {val:.2f} nats per character), saved to {fallback}"
         )
     if unk is not None and isinstance(tok, CharTokenizer):
         tok = CharTokenizer(tok.itos, unk=unk)  # raises if unk is not one of its characters
@@ -151,55 +160,24 @@ def finetune_base_model(
     """The model notebook 07 fine-tunes: ``(model in eval mode, BPE tokenizer, where it came from)``.
 
     Notebook 05's character model sees 64 characters, less than two lines: too little for tasks about
-    pairs of lines. GPT-1 read BPE tokens, so this is a 4 x 128 GPT on a 1,024-token byte-level BPE
-    (64 tokens hold four or five lines), pretrained on the *training plays* of :func:`gptmini.tasks.split_plays`
-    only, so that the plays the tasks test on stay unseen. It is pre-LN (GPT-2's arrangement, notebook 08),
-    which trains reliably at a high learning rate in few steps. The first run trains it (``steps`` from the
-    mode unless given) and saves it as the checkpoint ``gpt1-bpe-train-plays-<steps>``; later runs load it.
+    pairs of lines. GPT-1 read BPE tokens, so this is the ``gpt1-bpe-train-plays`` recipe
+    (:mod:`gptmini.recipes`): a 4 x 128 GPT on a 1,024-token byte-level BPE, pretrained on the *training
+    plays* of :func:`gptmini.tasks.split_plays` only, so that the plays the tasks test on stay unseen. The
+    first run trains it (``steps`` from the mode unless given) and saves it as the checkpoint
+    ``gpt1-bpe-train-plays-<steps>``; later runs load it.
     """
-    from .config import GPTConfig
-    from .data import shakespeare_plays
-    from .model import GPT
-    from .tasks import split_plays
-    from .tokenizers import BPETokenizer, load_tokenizer
-    from .train import train
-
     steps = by_mode(fast=30, classroom=1500, full=3000) if steps is None else steps
-    target = get_device(None if device is None else str(device))
+    target = get_device(device)
     folder = checkpoint_dir(f"gpt1-bpe-train-plays-{steps}")
     if (folder / "model.safetensors").exists():
-        model, tok = GPT.from_pretrained(folder, device=target), load_tokenizer(folder)
+        model, tok = _load(folder, target)
         return model.eval(), tok, f"the checkpoint of an earlier run ({folder})"
-    train_plays, _ = split_plays(shakespeare_plays())
-    text = "\n\n".join(play.text for play in train_plays)
-    text = text[: by_mode(fast=200_000, classroom=len(text))]  # fast mode: a tenth of it, for the tests
-    print(f"pretraining a BPE GPT on the {len(train_plays)} training plays for {steps} steps (saved for next time)")
-    tok = BPETokenizer().train(text, 1024, progress=False)
-    ids = torch.tensor(tok.encode(text), dtype=torch.long)
-    cut = int(0.95 * len(ids))
-    config = GPTConfig(
-        vocab_size=tok.vocab_size, block_size=64, n_layer=4, n_head=4, n_embd=128, dropout=0.0, norm="pre",
-        name="gpt1-bpe-train-plays",
+    model, tok, val = _train_recipe(
+        "gpt1-bpe-train-plays", steps, folder, target, "pretraining a BPE GPT on the 28 training plays",
+        max_chars=by_mode(fast=200_000, classroom=None), eval_iters=by_mode(fast=2, classroom=8),
     )  # fmt: skip
-    model = GPT(config)
-    history = train(
-        model,
-        ids[:cut],
-        ids[cut:],
-        batch_size=32,
-        max_iters=steps,
-        learning_rate=3e-3,
-        min_lr=3e-4,
-        warmup_iters=min(100, max(1, steps // 10)),
-        eval_interval=steps,
-        eval_iters=by_mode(fast=2, classroom=8),
-        device=str(target),
-        progress=False,
-    )
-    model.save_pretrained(folder)
-    tok.save(folder)
     source = (
         f"a 4 x 128 BPE GPT pretrained just now for {steps} steps on the training plays "
-        f"(validation loss {history.final_val_loss:.2f} nats per token), saved to {folder}"
+        f"(validation loss {val:.2f} nats per token), saved to {folder}"
     )
     return model.eval(), tok, source

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import importlib.util
 import re
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -24,8 +23,6 @@ from typing import TypeVar
 import torch
 
 T = TypeVar("T", str, torch.Tensor, list)
-
-TINY_SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
 
 
 @dataclass
@@ -159,25 +156,6 @@ def shakespeare_plays() -> list[Play]:
 def shakespeare() -> str:
     """The whole corpus as one string: every play's speeches, plays separated by a blank line."""
     return "\n\n".join(play.text for play in _load_plays()) + "\n"
-
-
-def tiny_shakespeare(cache_dir: str | Path | None = None) -> str:
-    """Optional extra: Karpathy's 1 MB "tiny Shakespeare" (needs the network once; never required)."""
-    from .course import home
-
-    target = Path(cache_dir) if cache_dir is not None else home() / "data"
-    path = target / "tinyshakespeare.txt"
-    if not path.is_file():
-        try:
-            with urllib.request.urlopen(TINY_SHAKESPEARE_URL, timeout=30) as response:
-                text = response.read().decode("utf-8")
-        except OSError as err:
-            raise OSError(
-                f"could not download tiny Shakespeare ({err}); use shakespeare(), which needs no network"
-            ) from err
-        target.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    return path.read_text(encoding="utf-8")
 
 
 # ------------------------------------------------------------------------------------------ batches

@@ -28,6 +28,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .model import GPT
+from .optim import configure_optimizer, get_lr, set_lr
+from .rng import preserved_rng
+from .utils import eval_mode, unwrap
 
 Kind = Literal["classification", "entailment", "similarity", "multiple_choice"]
 KINDS: tuple[str, ...] = ("classification", "entailment", "similarity", "multiple_choice")
@@ -349,12 +352,14 @@ class GPT1Classifier(nn.Module):
             raise ValueError(f"unknown task kind {kind!r}; choose one of {', '.join(KINDS)}")
         if kind != "multiple_choice" and n_classes < 2:
             raise ValueError(f"a classifier needs n_classes >= 2, got {n_classes}")
+        gpt = unwrap(gpt)  # a compiled model's plain module: its weights are saved without "_orig_mod."
         self.gpt = gpt
         self.kind = kind
         self.n_classes = n_classes
         self.dropout = nn.Dropout(clf_dropout)
         out = 1 if kind == "multiple_choice" else n_classes
-        self.head = nn.Linear(gpt.config.n_embd, out, device=gpt.device)
+        dtype = next(gpt.parameters()).dtype  # the head follows the model: a bf16 model gets a bf16 head
+        self.head = nn.Linear(gpt.config.n_embd, out, device=gpt.device, dtype=dtype)
         nn.init.normal_(self.head.weight, std=0.02)
         nn.init.zeros_(self.head.bias)
 
@@ -404,10 +409,11 @@ def transfer_layers(pretrained: GPT, n_layers: int, seed: int | None = None) -> 
     embeddings; ``n_layer`` keeps everything. Re-initialised parts (including the final LayerNorm of a
     pre-LN model when not all layers are kept) get the model's own initialisation.
     """
+    pretrained = unwrap(pretrained)
     total = pretrained.config.n_layer
     if not 0 <= n_layers <= total:
         raise ValueError(f"n_layers must be between 0 and {total} (the model's depth), got {n_layers}")
-    with torch.random.fork_rng(devices=[]):
+    with preserved_rng():
         if seed is not None:
             torch.manual_seed(seed)
         fresh = GPT(pretrained.config)
@@ -425,42 +431,63 @@ def transfer_layers(pretrained: GPT, n_layers: int, seed: int | None = None) -> 
 # ---------------------------------------------------------------------------------- training loop
 @dataclass
 class FineTuneConfig:
-    """Fine-tuning hyper-parameters.
+    """Fine-tuning hyper-parameters, named as in pretraining (:class:`gptmini.train.TrainConfig`).
 
     GPT-1 used lr 6.25e-5, batch 32, 3 epochs, linear warm-up over 0.2 % of training then linear decay,
     λ = 0.5, classifier dropout 0.1 (:meth:`gpt1`). Those suit a 117M model on large datasets; the
     defaults here are scaled for the course's few-million-parameter models and a few thousand examples
     (a higher rate and a longer warm-up), which is what fine-tunes them in seconds to minutes.
+
+    ``max_iters`` (optimizer updates) defaults to ``epochs`` passes over the training set, and
+    ``warmup_iters`` to ``warmup_frac`` of the updates: a fine-tuning set's size decides the run's length.
     """
 
-    lr: float = 3e-4
+    learning_rate: float = 3e-4
     batch_size: int = 32
     epochs: int = 3
+    max_iters: int | None = None  # None: epochs x batches per epoch
+    warmup_iters: int | None = None  # None: warmup_frac of max_iters
     warmup_frac: float = 0.1
+    min_lr: float = 0.0  # the linear decay ends here (GPT-1: 0)
     lm_coef: float = 0.5
     clf_dropout: float = 0.1
     weight_decay: float = 0.01
-    grad_clip: float | None = 1.0
-    seed: int = 0
+    betas: tuple[float, float] = (0.9, 0.999)
+    grad_clip: float = 1.0  # clip the global gradient norm; 0 switches clipping off
+    seed: int = 1337
     eval_batch_size: int = 128
     special_init: str = "newline"  # ⟨s⟩ $ ⟨e⟩ start as copies of the newline's row ("random": N(0, 0.02))
     eval_train: bool = True  # also report training-set accuracy at the end (one more pass over the data)
-    device: str | None = None
+    device: str | torch.device | None = None
 
     @classmethod
     def gpt1(cls, **overrides) -> FineTuneConfig:
         """The paper's settings."""
-        return cls(**{**dict(lr=6.25e-5, batch_size=32, epochs=3, warmup_frac=0.002, lm_coef=0.5), **overrides})
+        paper = dict(learning_rate=6.25e-5, batch_size=32, epochs=3, warmup_frac=0.002, lm_coef=0.5)
+        return cls(**{**paper, **overrides})
 
     def __post_init__(self) -> None:
-        if self.lr <= 0 or self.batch_size < 1 or self.epochs < 1:
-            raise ValueError("lr must be > 0, batch_size and epochs >= 1")
+        if isinstance(self.device, torch.device):
+            self.device = str(self.device)
+        if self.learning_rate <= 0 or self.batch_size < 1 or self.epochs < 1:
+            raise ValueError("learning_rate must be > 0, batch_size and epochs >= 1")
+        if self.max_iters is not None and self.max_iters < 1:
+            raise ValueError(f"max_iters must be >= 1 (or None for epochs x batches), got {self.max_iters}")
         if not 0 <= self.warmup_frac <= 1:
             raise ValueError(f"warmup_frac must be in [0, 1], got {self.warmup_frac}")
+        if not 0 <= self.min_lr <= self.learning_rate or self.grad_clip < 0:
+            raise ValueError("need 0 <= min_lr <= learning_rate and grad_clip >= 0 (0: no clipping)")
         if self.special_init not in ("newline", "random"):
             raise ValueError(f"special_init must be 'newline' or 'random', got {self.special_init!r}")
         if self.lm_coef < 0:
             raise ValueError(f"lm_coef (λ) must be >= 0 (0 turns the auxiliary LM loss off), got {self.lm_coef}")
+
+    def schedule(self, n_examples: int) -> tuple[int, int]:
+        """(max_iters, warmup_iters) for a training set of ``n_examples``."""
+        total = self.max_iters or math.ceil(n_examples / self.batch_size) * self.epochs
+        if self.warmup_iters is not None:
+            return total, self.warmup_iters
+        return total, max(1, round(self.warmup_frac * total)) if self.warmup_frac > 0 else 0
 
 
 @dataclass
@@ -476,25 +503,14 @@ class FineTuneResult:
         return self.test_accuracy[-1] if self.test_accuracy else None
 
 
-def lr_at(step: int, total: int, warmup: int, lr: float) -> float:
-    """Linear warm-up to ``lr`` over ``warmup`` steps, then linear decay to 0 at ``total`` (GPT-1's schedule)."""
-    if step < warmup:
-        return lr * (step + 1) / warmup
-    return lr * max(0.0, (total - step) / max(1, total - warmup))
-
-
 @torch.no_grad()
 def predict(clf: GPT1Classifier, data: TaskTensors, batch_size: int = 128) -> torch.Tensor:
     """Predicted label for every example (eval mode, no dropout)."""
-    was_training = clf.training
-    clf.eval()
     preds = []
-    try:
+    with eval_mode(clf):
         for start in range(0, len(data), batch_size):
             part = data.subset(torch.arange(start, min(start + batch_size, len(data)))).to(clf.gpt.device)
             preds.append(clf(part.idx, part.extract).logits.argmax(dim=-1).cpu())
-    finally:
-        clf.train(was_training)
     return torch.cat(preds)
 
 
@@ -503,60 +519,61 @@ def evaluate(clf: GPT1Classifier, data: TaskTensors, batch_size: int = 128) -> f
     return (predict(clf, data, batch_size) == data.labels).float().mean().item()
 
 
-def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    decay, no_decay = [], []
-    for p in model.parameters():
-        if p.requires_grad:
-            (decay if p.dim() >= 2 else no_decay).append(p)  # no decay on biases and LayerNorm gains
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
 def finetune(
     clf: GPT1Classifier,
     train: TaskTensors,
     test: TaskTensors | None = None,
     config: FineTuneConfig | None = None,
-    callback: Callable[[int, float], None] | None = None,
+    callbacks: Sequence[Callable[[dict], None]] = (),
 ) -> FineTuneResult:
     """Train ``clf`` on ``train`` with L3 = L2 + λ·L1 (AdamW, warm-up then linear decay); report accuracies.
 
-    ``callback(step, loss)`` is called after every update (for a live plot).
+    ``callbacks`` are called after every update with a record like the pretraining trainer's:
+    ``{"kind": "train", "step", "train_loss", "val_loss": None, "lr", "clf_loss"}`` (e.g. a LivePlot).
+    The caller's random states (CPU and GPU) are left as they were.
     """
     config = config or FineTuneConfig()
     if config.device is not None:
         clf.to(config.device)
     device = clf.gpt.device
-    steps_per_epoch = math.ceil(len(train) / config.batch_size)
-    total = steps_per_epoch * config.epochs
-    warmup = max(1, round(config.warmup_frac * total)) if config.warmup_frac > 0 else 0
-    optimizer = torch.optim.AdamW(_param_groups(clf, config.weight_decay), lr=config.lr, betas=(0.9, 0.999))
+    total, warmup = config.schedule(len(train))
+    optimizer = configure_optimizer(
+        clf, weight_decay=config.weight_decay, learning_rate=config.learning_rate, betas=config.betas, device=device
+    )
     order_rng = torch.Generator().manual_seed(config.seed)
-    with torch.random.fork_rng(devices=[]):  # leave the caller's CPU random state as it was
-        torch.manual_seed(config.seed)  # dropout masks (this also seeds a GPU's generator)
-        result = FineTuneResult()
+    result = FineTuneResult()
+    with preserved_rng():
+        torch.manual_seed(config.seed)  # dropout masks
         clf.train()
-        step = 0
-        for _ in range(config.epochs):
+        while result.steps < total:
             order = torch.randperm(len(train), generator=order_rng)
             for start in range(0, len(train), config.batch_size):
+                if result.steps == total:
+                    break
                 batch = train.subset(order[start : start + config.batch_size]).to(device)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr_at(step, total, warmup, config.lr)
+                lr = get_lr(
+                    result.steps, learning_rate=config.learning_rate, warmup_iters=warmup, decay_iters=total,
+                    min_lr=config.min_lr, decay="linear",
+                )  # fmt: skip
+                set_lr(optimizer, lr)
                 out = clf(batch.idx, batch.extract, batch.lm_targets if config.lm_coef > 0 else None)
                 loss, l2 = combined_loss(out.logits, batch.labels, out.lm_loss, config.lm_coef)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                if config.grad_clip:
+                if config.grad_clip > 0:
                     nn.utils.clip_grad_norm_(clf.parameters(), config.grad_clip)
                 optimizer.step()
                 result.losses.append(loss.item())
                 result.clf_losses.append(l2.item())
-                step += 1
-                if callback is not None:
-                    callback(step, result.losses[-1])
+                result.steps += 1
+                record = dict(
+                    kind="train", step=result.steps, train_loss=result.losses[-1], val_loss=None, lr=lr,
+                    clf_loss=result.clf_losses[-1],
+                )  # fmt: skip
+                for callback in callbacks:
+                    callback(record)
             if test is not None:
                 result.test_accuracy.append(evaluate(clf, test, config.eval_batch_size))
-        result.steps = step
         if config.eval_train:
             result.train_accuracy = evaluate(clf, train, config.eval_batch_size)
     clf.train()
@@ -577,7 +594,7 @@ def prepare_classifier(
     ``init_from``: existing token id(s) whose embedding rows the three new tokens start from (see
     :func:`add_special_tokens`); None keeps them random.
     """
-    model = copy.deepcopy(gpt) if copy_model else gpt
+    model = copy.deepcopy(unwrap(gpt)) if copy_model else unwrap(gpt)
     special = add_special_tokens(model, init_from)
     return GPT1Classifier(model, kind, n_classes, clf_dropout), special
 
@@ -590,7 +607,7 @@ def finetune_task(
     ``max_len`` defaults to the model's context; inputs longer than it are truncated (see module docs).
     """
     config = config or FineTuneConfig()
-    with torch.random.fork_rng(devices=[]):
+    with preserved_rng():
         torch.manual_seed(config.seed)  # the new embedding rows and the head
         init = newline_id(tokenizer) if config.special_init == "newline" else None
         clf, special = prepare_classifier(gpt, task.kind, task.n_classes, config.clf_dropout, init_from=init)

@@ -41,7 +41,7 @@ def exact_match(prediction: str, ground_truths: str | Sequence[str]) -> float:
 def _f1(prediction: str, reference: str) -> float:
     pred_tokens = normalize_answer(prediction).split()
     ref_tokens = normalize_answer(reference).split()
-    if not pred_tokens or not ref_tokens:  # e.g. an answer that was only "the": right only if both are empty
+    if not pred_tokens or not ref_tokens:  # see token_f1: both empty is 1.0 (SQuAD 2.0), one empty is 0.0
         return float(pred_tokens == ref_tokens)
     common = sum((Counter(pred_tokens) & Counter(ref_tokens)).values())
     if common == 0:
@@ -52,7 +52,15 @@ def _f1(prediction: str, reference: str) -> float:
 
 
 def token_f1(prediction: str, ground_truths: str | Sequence[str]) -> float:
-    """Harmonic mean of token precision and recall after normalisation; the best over the references."""
+    """Harmonic mean of token precision and recall after normalisation; the best over the references.
+
+    Tokens count as a multiset ("cat cat" against "cat" shares one token, not two), as in SQuAD. When an
+    answer normalises to nothing (it was only "the", or only punctuation), the scripts disagree: SQuAD
+    v1.1's ``f1_score`` finds no common token and returns 0, even when both are empty; SQuAD 2.0's
+    ``compute_f1`` returns 1 if both are empty and 0 if one is. We follow SQuAD 2.0 on purpose: an empty
+    answer to a question whose answer is empty is right, and it agrees with :func:`exact_match`, which
+    scores two empty strings as equal (1.0) in both versions.
+    """
     return max(_f1(prediction, ref) for ref in _references(ground_truths))
 
 

@@ -8,12 +8,14 @@ real weights is a copy of keys plus a transpose (see ``pretrained.py``).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+import os
+from typing import Any
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import pretrained
 from .config import GPTConfig
 from .generate import generate, generate_stream
 from .kvcache import KVCache
@@ -277,68 +279,19 @@ class GPT(nn.Module):
         self.config = self.config.replace(vocab_size=vocab_size)
         return self
 
-    # ---------------------------------------------------------------- generation (see generate.py)
-    def generate(
-        self,
-        idx: torch.Tensor | list[int],
-        max_new_tokens: int,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        seed: int | None = None,
-        use_cache: bool = True,
-        eos_token_id: int | None = None,
-    ) -> torch.Tensor | list[int]:
-        """The prompt plus up to ``max_new_tokens`` new tokens, in the prompt's own form (list, 1-D or 2-D).
-
-        ``temperature=0`` is greedy; ``top_k``/``top_p`` filter before sampling; ``seed`` makes sampling
-        repeatable; ``use_cache`` keeps past keys and values; generation stops early at ``eos_token_id``.
-        """
-        return generate(
-            self,
-            idx,
-            max_new_tokens,
-            temperature=temperature,
-            top_k=top_k,
-            top_p=top_p,
-            seed=seed,
-            use_cache=use_cache,
-            eos_token_id=eos_token_id,
-        )
-
-    def generate_stream(
-        self,
-        idx: torch.Tensor | list[int],
-        max_new_tokens: int,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        seed: int | None = None,
-        use_cache: bool = True,
-        eos_token_id: int | None = None,
-    ) -> Iterator[torch.Tensor | int]:
-        """Yield new token ids one at a time (for widgets and streaming); the arguments of :meth:`generate`."""
-        return generate_stream(
-            self,
-            idx,
-            max_new_tokens,
-            temperature=temperature,
-            top_k=top_k,
-            top_p=top_p,
-            seed=seed,
-            use_cache=use_cache,
-            eos_token_id=eos_token_id,
-        )
+    # ---------------------------------------------------------------- generation
+    # The functions of generate.py, called as methods: ``model.generate(idx, 100, temperature=0.8, top_k=40)``.
+    # Their first parameter is the model, so Shift-Tab in Jupyter shows the real arguments and docstring.
+    generate = generate
+    generate_stream = generate_stream
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str, **kwargs) -> GPT:
-        """Load real GPT-2 / GPT-1 weights by name, or a local folder; see :mod:`gptmini.pretrained`."""
-        from .pretrained import from_pretrained
+    def from_pretrained(
+        cls, name_or_path: str | os.PathLike, device: str | torch.device | None = None, dtype: torch.dtype | None = None
+    ) -> GPT:
+        """Load real GPT-2 / GPT-1 weights by name (``"gpt2"``, ``"openai-gpt"``, ...) or a local folder."""
+        return pretrained.load_pretrained(cls, name_or_path, device=device, dtype=dtype)
 
-        return from_pretrained(name_or_path, **kwargs)
-
-    def save_pretrained(self, directory, **kwargs) -> None:
-        """Write ``model.safetensors`` + ``config.json`` atomically; see :mod:`gptmini.pretrained`."""
-        from .pretrained import save_pretrained
-
-        save_pretrained(self, directory, **kwargs)
+    def save_pretrained(self, directory: str | os.PathLike, metadata: dict[str, Any] | None = None) -> None:
+        """Write ``model.safetensors`` + ``config.json`` atomically; :meth:`from_pretrained` reads them back."""
+        pretrained.save_pretrained(self, directory, metadata=metadata)

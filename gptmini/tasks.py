@@ -142,18 +142,13 @@ def _collect(n: int, n_classes: int, propose) -> list[Example]:
     return out
 
 
-def _far_line(
-    play, i: int, rng: random.Random, usable: list[int], same_speaker: bool | None = None, exclude: Sequence[str] = ()
-) -> int | None:
-    """A random usable line at least 3 lines away from line i, with a different text (not in ``exclude``),
-    spoken by the same speaker as line i (``same_speaker=True``), by another (False), or by anyone (None)."""
-    speaker, text = play.lines[i]
+def _far_line(play, i: int, rng: random.Random, usable: list[int], exclude: Sequence[str] = ()) -> int | None:
+    """A random usable line at least 3 lines away from line i, with a different text (not in ``exclude``)."""
+    text = play.lines[i][1]
     for _ in range(50):
         j = rng.choice(usable)
-        other_speaker, other_text = play.lines[j]
-        if abs(j - i) <= 2 or other_text == text or other_text in exclude:
-            continue
-        if same_speaker is None or (other_speaker == speaker) == same_speaker:
+        other_text = play.lines[j][1]
+        if abs(j - i) > 2 and other_text != text and other_text not in exclude:
             return j
     return None
 

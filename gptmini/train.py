@@ -1,16 +1,12 @@
 """Pretraining with the language-modelling objective L1: predict every next token of the corpus.
 
-One :class:`Trainer` serves a notebook on a laptop CPU, a Colab T4 and several GPUs under ``torchrun``:
-
-* AdamW, linear warm-up then cosine decay, gradient clipping and accumulation (:func:`lr_at`,
-  :func:`param_groups`);
-* mixed precision on CUDA (bf16 where the GPU has it, fp16 + a gradient scaler otherwise), optional
-  ``torch.compile``; the model's SDPA attention is used as is;
-* periodic evaluation, a history that plots in one call, callbacks for live plots, a tqdm bar;
-* crash-safe checkpoints (:mod:`gptmini.checkpoint`) and exact resume: the batch sampler, the dropout RNG
-  and the optimizer moments are all saved, so N steps + resume + N steps equals 2N steps;
-* a NaN/inf loss stops training with :class:`TrainingDiverged`, the last good checkpoint untouched;
-* DistributedDataParallel when started by ``torchrun`` (gloo on CPU, nccl on GPU).
+Read this module top to bottom: the configuration, then :func:`train_step` (one optimizer update, the
+whole algorithm on one screen), then :class:`Trainer`, which draws batches, calls :func:`train_step`,
+evaluates, logs and saves. What a first reading can skip lives elsewhere: the optimiser and schedule in
+:mod:`gptmini.optim`, several processes in :mod:`gptmini.distributed`, mixed precision in
+:mod:`gptmini.device`, random states for exact resume in :mod:`gptmini.rng`, crash-safe folders in
+:mod:`gptmini.checkpoint`, the classroom recipes in :mod:`gptmini.recipes` and the loss plot in
+:mod:`gptmini.viz`.
 
 Quick use in a notebook::
 
@@ -34,7 +30,11 @@ import torch
 import torch.nn as nn
 
 from .data import get_batch
-from .device import autocast_dtype, get_device
+from .device import get_device, precision
+from .distributed import barrier, gather_to_all, init_distributed, mean_over_processes
+from .optim import configure_optimizer, get_lr, param_groups
+from .rng import get_rng_state, set_rng_state
+from .utils import eval_mode, unwrap
 
 Amp = Literal["auto", "bf16", "fp16", "off"]
 Callback = Callable[[dict[str, Any]], Any]
@@ -64,18 +64,21 @@ class TrainConfig:
     eval_interval: int = 250  # evaluate every N steps (and at the start and the end); 0: never
     eval_iters: int = 20  # batches per split in each evaluation
     log_interval: int = 10  # a "train" record (and callback) every N steps
-    device: str | None = None  # None: cuda > mps > cpu
+    device: str | torch.device | None = None  # None: cuda > mps > cpu (kept as a string, for JSON)
     amp: Amp = "auto"  # auto: bf16/fp16 autocast on CUDA, full precision elsewhere
     compile: bool = False
     out_dir: str | None = None  # None: no checkpoints
     checkpoint_interval: int | None = None  # None: at every evaluation; always at the end when out_dir is set
     seed: int = 1337
     progress: bool = True  # tqdm bar and evaluation lines
+    max_skipped_steps: int = 100  # fp16: stop when the gradient scaler skips this many updates in a row
 
     def __post_init__(self) -> None:
         self.betas = tuple(self.betas)  # JSON gives lists back
+        if isinstance(self.device, torch.device):
+            self.device = str(self.device)
         problems = []
-        for key in ("batch_size", "grad_accum_steps", "eval_iters", "log_interval"):
+        for key in ("batch_size", "grad_accum_steps", "eval_iters", "log_interval", "max_skipped_steps"):
             if not isinstance(getattr(self, key), int) or getattr(self, key) < 1:
                 problems.append(f"{key} must be an integer >= 1, got {getattr(self, key)!r}")
         for key in ("max_iters", "warmup_iters", "eval_interval"):
@@ -100,6 +103,16 @@ class TrainConfig:
     def decay_iters(self) -> int:
         return self.max_iters if self.lr_decay_iters is None else self.lr_decay_iters
 
+    def lr_at(self, step: int) -> float:
+        """The learning rate of optimizer update ``step`` (0-based): :func:`gptmini.optim.get_lr` with these fields."""
+        return get_lr(
+            step,
+            learning_rate=self.learning_rate,
+            warmup_iters=self.warmup_iters,
+            decay_iters=self.decay_iters,
+            min_lr=self.min_lr,
+        )
+
     @property
     def save_every(self) -> int:
         return self.eval_interval if self.checkpoint_interval is None else self.checkpoint_interval
@@ -122,101 +135,10 @@ class TrainConfig:
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> TrainConfig:
-        """The recipe that goes with a classroom model preset, e.g. ``TrainConfig.preset("shakespeare-char")``."""
-        if name not in TRAIN_PRESETS:
-            raise ValueError(f"Unknown training preset {name!r}. Valid presets: {', '.join(TRAIN_PRESETS)}")
-        return cls(**{**TRAIN_PRESETS[name], **overrides})
+        """The training half of a classroom recipe (:mod:`gptmini.recipes`), e.g. ``TrainConfig.preset("tiny")``."""
+        from .recipes import train_config
 
-
-#: Recipes for the classroom presets of :class:`gptmini.GPTConfig` (same names).
-TRAIN_PRESETS: dict[str, dict[str, Any]] = {
-    # A CPU in minutes: 2000 steps of 12 x 64 characters, as in the well-known CPU recipe for a 4 x 128 model.
-    "shakespeare-char": dict(
-        batch_size=12, max_iters=2000, learning_rate=1e-3, min_lr=1e-4, warmup_iters=100, weight_decay=0.1,
-        betas=(0.9, 0.99), eval_interval=250, eval_iters=20, log_interval=10,
-    ),
-    # Notebook 05's GPT-1 (post-LN); `python -m gptmini train --preset gpt1-shakespeare` writes the checkpoint
-    # notebooks 00, 03, 04, 07, 09 and 10 look for, so a teacher can prepare it before class.
-    "gpt1-shakespeare": dict(
-        batch_size=12, max_iters=2000, learning_rate=1e-3, min_lr=1e-4, warmup_iters=100, weight_decay=0.1,
-        betas=(0.9, 0.99), eval_interval=250, eval_iters=20, log_interval=10,
-    ),
-    # BPE tokens carry ~3-4 characters each, so fewer steps of 128-token windows see as much text.
-    "shakespeare-bpe": dict(
-        batch_size=12, max_iters=1500, learning_rate=1e-3, min_lr=1e-4, warmup_iters=100, weight_decay=0.1,
-        betas=(0.9, 0.99), eval_interval=250, eval_iters=20, log_interval=10,
-    ),
-    # Tests and GPTMINI_MODE=fast: seconds.
-    "tiny": dict(
-        batch_size=8, max_iters=100, learning_rate=3e-3, min_lr=3e-4, warmup_iters=10, weight_decay=0.1,
-        betas=(0.9, 0.99), eval_interval=50, eval_iters=5, log_interval=10,
-    ),
-}
-
-
-# ================================================================ optimisation pieces
-def lr_at(step: int, config: TrainConfig) -> float:
-    """Learning rate for optimizer step ``step`` (0-based): linear warm-up, cosine decay, then flat at min_lr.
-
-    Warm-up matters most for post-LN models (GPT-1), whose early gradients are large; GPT-1 warmed up
-    linearly over 2,000 updates and then annealed with a cosine.
-    """
-    if step < config.warmup_iters:
-        return config.learning_rate * (step + 1) / config.warmup_iters
-    if step >= config.decay_iters:
-        return config.min_lr
-    progress = (step - config.warmup_iters) / max(1, config.decay_iters - config.warmup_iters)
-    cosine = 0.5 * (1.0 + math.cos(math.pi * progress))  # 1 -> 0
-    return config.min_lr + cosine * (config.learning_rate - config.min_lr)
-
-
-def param_groups(model: nn.Module, weight_decay: float) -> tuple[list[dict[str, Any]], list[str]]:
-    """AdamW groups: decay every matrix (>= 2-D), leave biases and LayerNorm gains alone.
-
-    This is GPT-1's rule ("L2 on all non bias or gain weights"): the decayed weights are the Linear
-    matrices and the token/position tables (the token table is also the tied output matrix). Biases and
-    LayerNorm gains only shift or scale a feature; pulling them toward 0 would shrink signals rather than
-    simplify what the model has learned, and they are too few to overfit. Returns (groups, parameter names
-    in the optimizer's order), the names being what the checkpoint stores optimizer state under.
-    """
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():  # a tied weight is listed once
-        if p.requires_grad:
-            (decay if p.dim() >= 2 else no_decay).append((name, p))
-    groups = [
-        {"params": [p for _, p in decay], "weight_decay": weight_decay},
-        {"params": [p for _, p in no_decay], "weight_decay": 0.0},
-    ]
-    return groups, [n for n, _ in decay] + [n for n, _ in no_decay]
-
-
-def precision(amp: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for ``amp`` on ``device`` (None: full fp32), with a clear error if impossible."""
-    if amp == "off":
-        return None
-    if amp == "auto":
-        return autocast_dtype(device)
-    if amp == "bf16":
-        if device.type == "cuda" and not torch.cuda.is_bf16_supported():
-            raise ValueError("This GPU has no bf16 (e.g. Colab's T4): use amp='fp16' or amp='auto'")
-        if device.type not in ("cuda", "cpu"):
-            raise ValueError(f"amp='bf16' is supported on cuda and cpu, not {device.type}; use amp='off'")
-        return torch.bfloat16
-    if device.type != "cuda":
-        raise ValueError(f"amp='fp16' needs a CUDA GPU (it relies on a gradient scaler); on {device.type} use 'off'")
-    return torch.float16
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss (or the weights) became NaN or infinite; training stopped before saving anything bad.
-
-    ``step`` is the step where it was seen, ``checkpoint`` the last good checkpoint (or None), ``history``
-    everything logged until then.
-    """
-
-    def __init__(self, message: str, step: int, checkpoint: Path | None, history: History) -> None:
-        super().__init__(message)
-        self.step, self.checkpoint, self.history = step, checkpoint, history
+        return train_config(name, **overrides)
 
 
 # ================================================================ history
@@ -259,74 +181,85 @@ class History:
         return len(self.records)
 
     def plot(self, ax=None, title: str | None = None):
-        """Loss against step: per-batch training loss (thin), evaluated train and validation loss (markers)."""
-        import matplotlib.pyplot as plt
+        """The loss plot of :func:`gptmini.viz.plot_losses`, on ``ax`` or a new pyplot figure; returns the axes."""
+        from .viz.training import draw_losses
 
         if ax is None:
-            _, ax = plt.subplots(figsize=(7, 4))
-        train = self.of_kind("train")
-        evals = self.of_kind("eval")
-        if train:
-            steps, losses = [r["step"] for r in train], [r["train_loss"] for r in train]
-            ax.plot(steps, losses, lw=1, alpha=0.5, label="train (batches)")
-        if evals:
-            ax.plot([r["step"] for r in evals], [r["train_loss"] for r in evals], "o-", label="train (eval)")
-            val = [r for r in evals if r["val_loss"] is not None]
-            if val:
-                ax.plot([r["step"] for r in val], [r["val_loss"] for r in val], "s-", label="validation")
-        ax.set_xlabel("step")
-        ax.set_ylabel("cross-entropy loss (nats/token)")
-        if title:
-            ax.set_title(title)
-        if train or evals:
-            ax.legend()
-        ax.grid(alpha=0.3)
+            import matplotlib.pyplot as plt
+
+            _, ax = plt.subplots(figsize=(9, 4.5))
+        draw_losses(ax, self.records, title=title)
         return ax
 
 
-# ================================================================ processes (torchrun)
-@dataclass
-class Distributed:
-    """Where this process stands: rank, number of processes, and its local GPU index."""
+class TrainingDiverged(RuntimeError):
+    """The loss (or the weights) became NaN or infinite; training stopped before saving anything bad.
 
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-
-    @property
-    def enabled(self) -> bool:
-        return self.world_size > 1
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-
-def init_distributed(device: str | None = None) -> Distributed:
-    """Join the process group when started by ``torchrun`` (it sets WORLD_SIZE, RANK, LOCAL_RANK); else 1 process.
-
-    The backend follows the device: nccl for CUDA GPUs, gloo for CPU processes.
+    ``step`` is the step where it was seen, ``checkpoint`` the last good checkpoint (or None), ``history``
+    everything logged until then.
     """
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return Distributed()
-    import torch.distributed as dist
 
-    use_cuda = torch.cuda.is_available() and (device is None or torch.device(device).type == "cuda")
-    if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
-    info = Distributed(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
-    if use_cuda:
-        torch.cuda.set_device(info.local_rank)
-    return info
+    def __init__(self, message: str, step: int, checkpoint: Path | None, history: History) -> None:
+        super().__init__(message)
+        self.step, self.checkpoint, self.history = step, checkpoint, history
 
 
-def cleanup_distributed() -> None:
-    """Leave the process group (call once at the end of a torchrun script)."""
-    import torch.distributed as dist
+# ================================================================ one optimizer update
+@dataclass
+class StepResult:
+    """What :func:`train_step` did: the mean loss of its batches and whether the weights changed."""
 
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+    loss: float
+    updated: bool  # False: the loss was not finite, or the fp16 gradient scaler skipped the update
+
+
+def train_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
+    *,
+    lr: float,
+    grad_clip: float = 1.0,
+    scaler: torch.amp.GradScaler | None = None,
+    autocast: Callable[[], Any] = contextlib.nullcontext,
+    average: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> StepResult:
+    """One optimizer update: forward, loss, zero_grad, backward, clip, step.
+
+    ``batches`` holds one ``(x, y)`` pair, or several whose gradients add up before the update (gradient
+    accumulation: a big batch that does not fit in memory at once). ``scaler`` (fp16 only) scales the loss
+    so that small gradients survive in half precision. ``average`` makes the loss the mean over processes
+    (DDP), so that every process takes the same decision. A loss that is not finite changes nothing.
+    """
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    optimizer.zero_grad(set_to_none=True)
+    total = torch.zeros((), device=batches[0][0].device)
+    for i, (x, y) in enumerate(batches):
+        last = i == len(batches) - 1
+        # Under DDP, share the gradients between processes once, after the last micro-batch.
+        sync = model.no_sync() if hasattr(model, "no_sync") and not last else contextlib.nullcontext()
+        with sync:
+            with autocast():
+                _, loss = model(x, y)
+            total += loss.detach().float()
+            loss = loss / len(batches)
+            (loss if scaler is None else scaler.scale(loss)).backward()
+    mean = total / len(batches)
+    loss_value = float(average(mean) if average else mean)
+    if not math.isfinite(loss_value):  # stop before the bad gradients touch the weights
+        return StepResult(loss_value, updated=False)
+    if scaler is not None:
+        scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
+    if grad_clip > 0:
+        nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    if scaler is None:
+        optimizer.step()
+        return StepResult(loss_value, updated=True)
+    scale = scaler.get_scale()
+    scaler.step(optimizer)  # skipped when a gradient overflowed in fp16 ...
+    scaler.update()  # ... and then the scale goes down
+    return StepResult(loss_value, updated=scaler.get_scale() >= scale)
 
 
 # ================================================================ the trainer
@@ -342,7 +275,7 @@ def _as_tokens(data: Any, name: str, vocab_size: int, block_size: int) -> torch.
             f"{name} must be a 1-D tensor of token ids (e.g. encode_corpus(tokenizer, text)), "
             f"got shape {tuple(data.shape)} and dtype {data.dtype}"
         )
-    if len(data) < block_size + 2:
+    if len(data) < block_size + 1:
         raise ValueError(
             f"{name} has {len(data)} tokens; one training window needs block_size + 1 = {block_size + 1}. "
             "Use more text or a smaller block_size."
@@ -364,7 +297,9 @@ class Trainer:
 
     ``callbacks`` are called as ``callback(record)`` after each train log and each evaluation (see
     :class:`History`). ``tokenizer``, if given, is saved with each checkpoint. ``step`` counts the
-    optimizer steps done so far; ``fit()`` runs until ``config.max_iters``.
+    optimizer updates done so far (an fp16 update the gradient scaler skips does not count); ``fit()`` runs
+    until ``config.max_iters``. A model already wrapped by ``torch.compile`` or DDP is welcome: the trainer
+    saves, evaluates and counts the plain model inside (``trainer.model``).
     """
 
     def __init__(
@@ -388,34 +323,41 @@ class Trainer:
             self.device = torch.device("cuda", self.dist.local_rank)
         else:
             self.device = get_device(config.device)
-        self.block_size = config.block_size or model.config.block_size
-        if self.block_size > model.config.block_size:
+        self.model = unwrap(model)  # what is saved, evaluated and counted
+        self.block_size = config.block_size or self.model.config.block_size
+        if self.block_size > self.model.config.block_size:
             raise ValueError(
-                f"block_size {self.block_size} is longer than the model's context ({model.config.block_size})"
+                f"block_size {self.block_size} is longer than the model's context ({self.model.config.block_size})"
             )
-        vocab = model.config.vocab_size
+        vocab = self.model.config.vocab_size
         self.train_data = _as_tokens(train_data, "train_data", vocab, self.block_size)
         self.val_data = _as_tokens(val_data, "val_data", vocab, self.block_size)
-        self.model = model.to(self.device)
+        self.model.to(self.device)
         self.tokenizer = tokenizer
         self.callbacks = list(callbacks)
         self.history = History()
         self.step = 0
+        self.skipped_in_a_row = 0
         self.last_checkpoint: Path | None = None  # the last good checkpoint written (or resumed from)
         self.last_checkpoint_step: int | None = None
         self.amp_dtype = precision(config.amp, self.device)
 
-        groups, self._param_names = param_groups(self.model, config.weight_decay)
-        extra = {"fused": True} if self.device.type == "cuda" else {}
-        self.optimizer = torch.optim.AdamW(groups, lr=config.learning_rate, betas=config.betas, **extra)
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        self.optimizer = configure_optimizer(
+            self.model, weight_decay=config.weight_decay, learning_rate=config.learning_rate, betas=config.betas,
+            device=self.device,
+        )  # fmt: skip
+        _, self._param_names = param_groups(self.model, config.weight_decay)  # what checkpoints file moments under
+        self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
 
         # The batch sampler has its own generator, the same on every process (each keeps its share of the
         # micro-batches), so the data order depends only on the seed. Dropout uses torch's global RNG.
         self.generator = torch.Generator().manual_seed(config.seed)
         torch.manual_seed(config.seed + self.dist.rank)
 
-        self.forward_model = torch.compile(self.model) if config.compile else self.model
+        compiled = model if hasattr(model, "_orig_mod") else None  # handed over already compiled
+        if compiled is None and config.compile:
+            compiled = torch.compile(self.model)
+        self.forward_model = self.model if compiled is None else compiled
         self.train_model = self.forward_model
         if self.dist.enabled:
             from torch.nn.parallel import DistributedDataParallel as DDP
@@ -434,14 +376,8 @@ class Trainer:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
 
-    def _mean_over_processes(self, value: torch.Tensor) -> torch.Tensor:
-        if self.dist.enabled:
-            import torch.distributed as dist
-
-            value = value.clone()
-            dist.all_reduce(value, op=dist.ReduceOp.SUM)  # gloo has no AVG
-            value /= self.dist.world_size
-        return value
+    def _average(self, value: torch.Tensor) -> torch.Tensor:
+        return mean_over_processes(value, self.dist)
 
     def _my_batches(self, data: torch.Tensor, count: int, generator: torch.Generator):
         """Draw ``count`` batches in a fixed order (the same on every process) and yield this process's share."""
@@ -470,10 +406,8 @@ class Trainer:
         windows: successive values differ because the model changed, not because the sample did.
         """
         eval_iters = eval_iters or self.config.eval_iters
-        was_training = self.model.training
-        self.model.eval()
         out: dict[str, float | None] = {}
-        try:
+        with eval_mode(self.model):
             for split, data in (("train", self.train_data), ("val", self.val_data)):
                 if data is None:
                     out[split] = None
@@ -484,40 +418,34 @@ class Trainer:
                     with self._autocast():
                         _, loss = self.forward_model(x, y)
                     total += loss.float()
-                out[split] = float(self._mean_over_processes(total) * self.dist.world_size / eval_iters)
-        finally:
-            self.model.train(was_training)
+                out[split] = float(self._average(total) * self.dist.world_size / eval_iters)
         return out
 
     # ------------------------------------------------------------ one optimizer step
     def train_step(self) -> tuple[float, float]:
-        """One optimizer step (all its micro-batches); returns (loss averaged over every process, lr)."""
-        lr = lr_at(self.step, self.config)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        micro = self.config.grad_accum_steps // self.dist.world_size
-        total = torch.zeros((), device=self.device)
+        """Draw this step's batches and run :func:`train_step` on them; returns (loss over all processes, lr).
+
+        The step counter (and with it the learning-rate schedule) only moves when the weights were updated.
+        """
+        lr = self.config.lr_at(self.step)
         batches = list(self._my_batches(self.train_data, self.config.grad_accum_steps, self.generator))
-        for i, (x, y) in enumerate(batches):
-            last = i == micro - 1
-            sync = contextlib.nullcontext() if last or not self.dist.enabled else self.train_model.no_sync()
-            with sync:
-                with self._autocast():
-                    _, loss = self.train_model(x, y)
-                total += loss.detach().float()
-                self.scaler.scale(loss / micro).backward()
-        mean_loss = float(self._mean_over_processes(total / micro))  # the same number on every process
-        if not math.isfinite(mean_loss):  # stop before the bad gradients touch the weights
-            self.optimizer.zero_grad(set_to_none=True)
-            return mean_loss, lr
-        if self.config.grad_clip > 0:
-            self.scaler.unscale_(self.optimizer)
-            nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        self.optimizer.zero_grad(set_to_none=True)
-        self.step += 1
-        return mean_loss, lr
+        result = train_step(
+            self.train_model, self.optimizer, batches, lr=lr, grad_clip=self.config.grad_clip, scaler=self.scaler,
+            autocast=self._autocast, average=self._average if self.dist.enabled else None,
+        )  # fmt: skip
+        if result.updated:
+            self.step += 1
+            self.skipped_in_a_row = 0
+        elif math.isfinite(result.loss):  # the fp16 gradient scaler skipped an overflowing update
+            self.skipped_in_a_row += 1
+            if self.skipped_in_a_row >= self.config.max_skipped_steps:
+                self._diverged(
+                    f"the fp16 gradient scaler skipped {self.skipped_in_a_row} updates in a row (gradients overflow "
+                    "even at a tiny loss scale)",
+                    lr,
+                    1,
+                )
+        return result.loss, lr
 
     # ------------------------------------------------------------ the loop
     def fit(self) -> History:
@@ -535,10 +463,13 @@ class Trainer:
         try:
             while self.step < config.max_iters:
                 started = time.perf_counter()
+                before = self.step
                 loss, lr = self.train_step()
                 step_time += time.perf_counter() - started
                 if not math.isfinite(loss):
                     self._diverged(f"the training loss is {loss} (the weights were left as they were)", lr, 1)
+                if self.step == before:  # a skipped fp16 update: nothing to log or save
+                    continue
                 losses.append(loss)
                 bar.update(1)
                 last = self.step == config.max_iters
@@ -546,15 +477,13 @@ class Trainer:
                     record = dict(
                         kind="train", step=self.step, train_loss=sum(losses) / len(losses), val_loss=None, lr=lr,
                         tokens_per_sec=len(losses) * self.tokens_per_step / max(step_time, 1e-9),
-                    )
+                    )  # fmt: skip
                     self._emit(record)
                     bar.set_postfix(loss=f"{record['train_loss']:.4f}", lr=f"{lr:.2e}", refresh=False)
                     losses, step_time = [], 0.0
                 if config.eval_interval and (self.step % config.eval_interval == 0 or last):
                     self._evaluate(bar)
-                if config.out_dir and config.save_every and (self.step % config.save_every == 0 or last):
-                    self.save_checkpoint()
-                elif config.out_dir and last:
+                if config.out_dir and (last or config.save_every and self.step % config.save_every == 0):
                     self.save_checkpoint()
         finally:
             bar.close()
@@ -564,8 +493,8 @@ class Trainer:
         losses = self.estimate_loss()
         record = dict(
             kind="eval", step=self.step, train_loss=losses["train"], val_loss=losses["val"],
-            lr=lr_at(max(self.step - 1, 0), self.config), tokens_per_sec=None,
-        )
+            lr=self.config.lr_at(max(self.step - 1, 0)), tokens_per_sec=None,
+        )  # fmt: skip
         self._emit(record)
         if self.config.progress and self.dist.is_main:
             val = "n/a" if losses["val"] is None else f"{losses['val']:.4f}"
@@ -588,23 +517,24 @@ class Trainer:
             self.history,
         )
 
-    # ------------------------------------------------------------ checkpoints and resume
+    # ================================================================ checkpoints and exact resume (skippable)
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to resume, as nested dicts of numbers, strings and tensors (no pickle)."""
+        """Everything needed to resume, as nested dicts of numbers, strings and tensors (no pickle).
+
+        Under torchrun every process must call it: each one's random state is gathered, one per rank.
+        """
         optimizer = self.optimizer.state_dict()
         moments = {self._param_names[i]: dict(s) for i, s in optimizer["state"].items()}
-        rng = {"cpu": torch.get_rng_state(), "batches": self.generator.get_state()}
-        if torch.cuda.is_available():
-            rng["cuda"] = list(torch.cuda.get_rng_state_all())
+        ranks = gather_to_all(get_rng_state(self.device), self.dist)
         return {
-            "version": 1,
+            "version": 2,
             "step": self.step,
             "config": self.config.to_dict(),
             "tokens_per_step": self.tokens_per_step,
             "world_size": self.dist.world_size,
             "optimizer": moments,
-            "scaler": dict(self.scaler.state_dict()),  # plain numbers; empty when fp16 is not in use
-            "rng": rng,
+            "scaler": {} if self.scaler is None else dict(self.scaler.state_dict()),  # plain numbers
+            "rng": {"batches": self.generator.get_state(), "ranks": ranks},
             "history": self.history.to_list(),
         }
 
@@ -617,34 +547,35 @@ class Trainer:
         current = self.optimizer.state_dict()
         current["state"] = {names[n]: s for n, s in state["optimizer"].items()}
         self.optimizer.load_state_dict(current)
-        if state.get("scaler"):
+        if state.get("scaler") and self.scaler is not None:
             self.scaler.load_state_dict(state["scaler"])
         self.step = int(state["step"])
         self.history = History.from_list(state["history"])
-        self.generator.set_state(state["rng"]["batches"])
-        if state.get("world_size", 1) == self.dist.world_size == 1:
-            torch.set_rng_state(state["rng"]["cpu"])
-        else:  # dropout streams are per process; only rank 0's was saved, so re-seed deterministically
+        rng = state["rng"]
+        self.generator.set_state(rng["batches"])
+        ranks = rng.get("ranks") or ([{"cpu": rng["cpu"]}] if "cpu" in rng else [])  # version 1: rank 0's CPU only
+        if len(ranks) == self.dist.world_size:
+            set_rng_state(ranks[self.dist.rank], self.device)
+        else:  # another number of processes: no stream to take back, so re-seed each one deterministically
             torch.manual_seed(self.config.seed + 7919 * self.step + self.dist.rank)
-        cuda = state["rng"].get("cuda")
-        if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
-            torch.cuda.set_rng_state_all(cuda)
 
     def save_checkpoint(self, directory: str | os.PathLike | None = None) -> Path | None:
         """Write model + tokenizer + resume state to ``directory`` (default ``config.out_dir``), atomically.
 
         Refuses (raising :class:`TrainingDiverged`) if any weight is NaN/inf, so a bad step can never
-        overwrite the last good checkpoint. Under torchrun only rank 0 writes; returns the folder.
+        overwrite the last good checkpoint. Under torchrun only rank 0 writes, and the others wait for it.
         """
         from .checkpoint import save_checkpoint
 
         directory = Path(directory or self.config.out_dir)
         for p in self.model.parameters():  # every process checks, so all of them stop together
             if not bool(torch.isfinite(p).all()):
-                self._diverged("some weights are NaN or infinite", lr_at(max(self.step - 1, 0), self.config))
+                self._diverged("some weights are NaN or infinite", self.config.lr_at(max(self.step - 1, 0)))
+        state = self.state_dict()  # every process takes part (random states are gathered)
         if self.dist.is_main:
             metadata = {"training": {"step": self.step, "val_loss": self.history.final_val_loss}}
-            save_checkpoint(directory, self.model, tokenizer=self.tokenizer, state=self.state_dict(), metadata=metadata)
+            save_checkpoint(directory, self.model, tokenizer=self.tokenizer, state=state, metadata=metadata)
+        barrier(self.dist)
         self.last_checkpoint, self.last_checkpoint_step = directory, self.step
         return directory
 
@@ -663,8 +594,12 @@ class Trainer:
         ``overrides`` change config fields (e.g. ``max_iters=4000`` to train longer); checkpoints keep going
         to ``checkpoint_dir`` unless ``out_dir`` is overridden. The tokenizer saved there is reused.
         """
-        from .checkpoint import load_checkpoint, load_train_state
+        from .checkpoint import load_checkpoint, load_train_state, recover
 
+        dist = init_distributed(overrides.get("device"))
+        if dist.is_main:  # one process repairs a save that a crash interrupted; the others wait, then read
+            recover(checkpoint_dir)
+        barrier(dist)
         state = load_train_state(checkpoint_dir)
         config = TrainConfig.from_dict(state["config"]).replace(**{"out_dir": str(checkpoint_dir), **overrides})
         model, saved_tokenizer = load_checkpoint(checkpoint_dir)
@@ -685,7 +620,7 @@ def train(
 ) -> History:
     """Train ``model`` in one call: ``train(model, train_ids, val_ids, max_iters=500, learning_rate=1e-3)``.
 
-    ``preset`` starts from a named recipe (:data:`TRAIN_PRESETS`); keyword arguments are
+    ``preset`` starts from a named recipe (:mod:`gptmini.recipes`); keyword arguments are
     :class:`TrainConfig` fields.
     """
     config = TrainConfig.preset(preset, **config_fields) if preset else TrainConfig(**config_fields)

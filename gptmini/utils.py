@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
+import torch
 import torch.nn as nn
 
 
@@ -17,3 +18,29 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
         yield model
     finally:
         model.train(was_training)
+
+
+def pad_right(rows: Sequence[Sequence[int]], value: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token-id rows of different lengths as one (N, T) ``long`` tensor, padded on the right with ``value``.
+
+    Returns (ids, lengths). Right padding never changes a causal model's states at the real tokens,
+    because a position only attends to the ones before it.
+    """
+    if not rows:
+        raise ValueError("no rows to pad")
+    lengths = torch.tensor([len(r) for r in rows], dtype=torch.long)
+    ids = torch.full((len(rows), int(lengths.max())), value, dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = torch.as_tensor(list(row), dtype=torch.long)
+    return ids, lengths
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The plain model inside ``torch.compile`` (``_orig_mod``) and DDP (``module``) wrappers."""
+    while True:
+        inner = getattr(model, "_orig_mod", None)
+        if inner is None and isinstance(model, nn.parallel.DistributedDataParallel):
+            inner = model.module
+        if not isinstance(inner, nn.Module):
+            return model
+        model = inner

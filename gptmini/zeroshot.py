@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from .metrics import perplexity
 from .model import GPT
+from .utils import eval_mode, pad_right
 
 
 # ------------------------------------------------------------------------------------------ scoring
@@ -82,20 +83,15 @@ def score_continuations(
         seq = [int(t) for t in ctx] + [int(t) for t in cont]
         inputs, targets = seq[:-1][-block:], seq[1:][-block:]  # crop the context from the left
         rows.append((inputs, targets, len(cont)))
-    was_training = model.training
-    model.eval()
     scores: list[ContinuationScore] = []
-    try:
+    with eval_mode(model):
         for start in range(0, len(rows), batch_size):
             chunk = rows[start : start + batch_size]
-            t = max(len(r[0]) for r in chunk)
-            idx = torch.zeros(len(chunk), t, dtype=torch.long)
-            tgt = torch.zeros(len(chunk), t, dtype=torch.long)
-            mask = torch.zeros(len(chunk), t, dtype=torch.bool)
-            for i, (inputs, targets, n) in enumerate(chunk):
-                idx[i, : len(inputs)] = torch.tensor(inputs)
-                tgt[i, : len(targets)] = torch.tensor(targets)
-                mask[i, len(inputs) - n : len(inputs)] = True
+            idx, lengths = pad_right([r[0] for r in chunk])
+            tgt, _ = pad_right([r[1] for r in chunk])
+            positions = torch.arange(idx.size(1))
+            n_cont = torch.tensor([r[2] for r in chunk])
+            mask = (positions < lengths[:, None]) & (positions >= (lengths - n_cont)[:, None])  # the continuation
             idx, tgt, mask = idx.to(model.device), tgt.to(model.device), mask.to(model.device)
             logits, _ = model(idx)
             logp = F.log_softmax(logits.float(), dim=-1)
@@ -105,8 +101,6 @@ def score_continuations(
             greedy = (hit | ~mask).all(dim=1)
             for i, (_, _, n) in enumerate(chunk):
                 scores.append(ContinuationScore(sums[i].item(), n, bool(greedy[i])))
-    finally:
-        model.train(was_training)
     return scores
 
 
@@ -253,23 +247,13 @@ def mean_hidden_states(model: GPT, tokenizer, texts: Sequence[str], batch_size: 
         raise ValueError("no texts to represent")
     block = model.config.block_size
     ids = [(tokenizer.encode(text) or start_ids(tokenizer))[-block:] for text in texts]
-    was_training = model.training
-    model.eval()
     out = []
-    try:
+    with eval_mode(model):
         for start in range(0, len(ids), batch_size):
-            chunk = ids[start : start + batch_size]
-            t = max(len(r) for r in chunk)
-            idx = torch.zeros(len(chunk), t, dtype=torch.long)
-            mask = torch.zeros(len(chunk), t, 1)
-            for i, row in enumerate(chunk):
-                idx[i, : len(row)] = torch.tensor(row)
-                mask[i, : len(row)] = 1.0
+            idx, lengths = pad_right(ids[start : start + batch_size])
             x = model.hidden_states(idx.to(model.device))
-            mask = mask.to(x.device)
+            mask = (torch.arange(idx.size(1)) < lengths[:, None]).unsqueeze(-1).to(x.device, torch.float32)
             out.append(((x.float() * mask).sum(dim=1) / mask.sum(dim=1)).cpu())
-    finally:
-        model.train(was_training)
     return torch.cat(out)
 
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from gptmini.bloom import BloomFilter, build_filter, ngrams, optimal_size, overlap, words
+from gptmini.bloom import BloomFilter, build_filter, false_positive_rate, ngrams, optimal_size, overlap, words
 
 TEXT = (
     "Now is the winter of our discontent made glorious summer by this sun of York; and all the clouds "
@@ -19,10 +19,64 @@ TEXT = (
 
 def test_optimal_size_hand_worked():
     m, k = optimal_size(1000, 0.01)
-    assert m == math.ceil(1000 * math.log(100) / math.log(2) ** 2) == 9586
+    textbook = math.ceil(1000 * math.log(100) / math.log(2) ** 2)
+    assert textbook == 9586 and textbook <= m <= 1.02 * textbook  # a few bits more: the rate is bounded, not ~
     assert k == 7  # (m / n) ln 2 = 6.64
     # the textbook false-positive rate of that size is the target
     assert (1 - math.exp(-k * 1000 / m)) ** k == pytest.approx(0.01, rel=0.05)
+    assert false_positive_rate(1000, m, k) <= 0.01
+
+
+def test_exact_rate_hand_worked():
+    # one item, k = 2 distinct bits of m = 4: a probe hits both set bits with probability 1 / C(4, 2)
+    assert false_positive_rate(1, 4, 2) == pytest.approx(1 / 6, rel=1e-12)
+    # two items, k = 1 of m = 4: 1 or 2 bits set (prob 1/4, 3/4), a probe hits one: (1/4)(1/4) + (3/4)(2/4)
+    assert false_positive_rate(2, 4, 1) == pytest.approx(1 / 16 + 6 / 16, rel=1e-12)
+
+
+def exact_and_measured(capacity, rate, filters, probes, seed=0):
+    """Mean over ``filters`` full filters: the exact rate of each (from its bits) and the measured one."""
+    rng = random.Random(seed)
+    exact = hits = 0.0
+    for f in range(filters):
+        bloom = BloomFilter(capacity, rate, seed=f)
+        bloom.update(f"{rng.getrandbits(64):x} in" for _ in range(capacity))
+        exact += bloom.expected_error_rate()
+        hits += sum(f"{rng.getrandbits(64):x} out" in bloom for _ in range(probes))
+    return exact / filters, hits / max(1, filters * probes)
+
+
+@pytest.mark.parametrize(
+    "capacity, rate", [(1, 1e-2), (2, 1e-2), (3, 1e-2), (7, 1e-2), (40, 1e-2), (2, 1e-3), (20, 1e-3)]
+)
+def test_false_positive_rate_within_twice_the_target_at_every_capacity(capacity, rate):
+    exact, measured = exact_and_measured(capacity, rate, filters=20, probes=int(40 / rate) // 20)
+    assert exact <= 2 * rate
+    assert measured <= 2 * rate  # 40 expected hits at the target: the binomial spread is +-16 %
+
+
+def test_two_items_at_one_in_ten_thousand():
+    """The case that measured 0.12 with double hashing over 39 bits: now at most 2e-4, exactly and measured."""
+    m, k = optimal_size(2, 1e-4)
+    assert k <= m // 2
+    exact, _ = exact_and_measured(2, 1e-4, filters=500, probes=0)
+    assert exact <= 2e-4
+    _, measured = exact_and_measured(2, 1e-4, filters=50, probes=4000, seed=1)
+    assert measured <= 2e-4  # 200,000 probes: 20 hits expected at the target
+
+
+@pytest.mark.parametrize("seed", [-1, -(2**100), 2**100])
+def test_any_integer_seed_works_and_changes_the_bits(seed):
+    bloom, other = BloomFilter(50, 0.01, seed=seed), BloomFilter(50, 0.01, seed=seed + 1)
+    for b in (bloom, other):
+        b.update(["to be or not to be that is"])
+    assert "to be or not to be that is" in bloom and bloom.bits != other.bits
+
+
+@pytest.mark.parametrize("seed", [1.5, "0", True, 2**127, None])
+def test_bad_seeds_are_refused(seed):
+    with pytest.raises(ValueError, match="seed must be an integer"):
+        BloomFilter(10, 0.01, seed=seed)
 
 
 @pytest.mark.parametrize("capacity, rate", [(0, 0.01), (10, 0.0), (10, 1.0)])
@@ -58,6 +112,7 @@ def test_measured_false_positive_rate_is_near_target():
     rate = sum(p in bloom for p in probes) / len(probes)
     assert 0.005 < rate < 0.02  # target 1 %; the binomial spread at 20,000 probes is 0.07 %
     assert bloom.expected_error_rate() == pytest.approx(0.01, rel=0.2)
+    assert rate == pytest.approx(bloom.expected_error_rate(), abs=4 * (0.01 / 20000) ** 0.5)
 
 
 def test_hashing_is_stable_across_processes():

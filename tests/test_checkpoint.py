@@ -42,8 +42,18 @@ def make_model(tok, seed=0, dropout=0.0):
 
 def config(**overrides):
     fields = dict(
-        batch_size=4, block_size=16, max_iters=6, learning_rate=3e-3, min_lr=3e-4, warmup_iters=2,
-        lr_decay_iters=12, eval_interval=3, eval_iters=2, log_interval=1, progress=False, device="cpu",
+        batch_size=4,
+        block_size=16,
+        max_iters=6,
+        learning_rate=3e-3,
+        min_lr=3e-4,
+        warmup_iters=2,
+        lr_decay_iters=12,
+        eval_interval=3,
+        eval_iters=2,
+        log_interval=1,
+        progress=False,
+        device="cpu",
     )
     return TrainConfig(**{**fields, **overrides})
 
@@ -62,7 +72,11 @@ def test_round_trip_gives_identical_logits_and_tokenizer(tmp_path, corpus):
     folder = tmp_path / "c"
     assert is_checkpoint(folder) and has_train_state(folder)
     assert sorted(p.name for p in folder.iterdir()) == [
-        "config.json", "model.safetensors", "tokenizer.json", "trainer_state.json", "trainer_state.safetensors"
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "trainer_state.json",
+        "trainer_state.safetensors",
     ]
     assert not list(tmp_path.glob(".c.*"))  # no temporary folders left behind
     model, tok2 = load_checkpoint(folder)

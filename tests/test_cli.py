@@ -112,8 +112,101 @@ def test_offline_hub_weights_give_the_download_message(monkeypatch, capsys):
 def test_python_dash_m_entry_point(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "gptmini", "sample", "--checkpoint", str(tmp_path / "missing")],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 2
     assert done.stderr.strip().startswith("gptmini: error: No checkpoint at") and "Traceback" not in done.stderr
     assert done.stderr.strip().count("\n") == 0
+
+
+SAMPLE, TRAIN = ["sample", "--checkpoint", "gpt2"], ["train", "--preset", "tiny"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (SAMPLE + ["--temperature", "nan"], "argument --temperature: must be a finite number, got 'nan'"),
+        (SAMPLE + ["--temperature", "-1"], "argument --temperature: must be >= 0"),
+        (SAMPLE + ["--temperature", "1e-97"], "argument --temperature: must be 0 (greedy) or at least 1e-06"),
+        (SAMPLE + ["--temperature", "warm"], "argument --temperature: must be a number, got 'warm'"),
+        (SAMPLE + ["--top-p", "1.5"], "argument --top-p: must be in (0, 1]"),
+        (SAMPLE + ["--top-p", "0"], "argument --top-p: must be in (0, 1]"),
+        (SAMPLE + ["--top-p", "1e-97"], "argument --top-p: must be at least 1e-06"),
+        (SAMPLE + ["--top-p", "inf"], "argument --top-p: must be a finite number"),
+        (SAMPLE + ["--top-k", "2.5"], "argument --top-k: must be a whole number, got '2.5'"),
+        (SAMPLE + ["--top-k", "0"], "argument --top-k: must be >= 1, got 0"),
+        (SAMPLE + ["--max-new-tokens", "-3"], "argument --max-new-tokens: must be >= 0"),
+        (SAMPLE + ["--seed", "-1"], "argument --seed: must be >= 0"),
+        (SAMPLE + ["--seed", str(2**64)], "argument --seed: must be below 2**63"),
+        (TRAIN + ["--lr", "nan"], "argument --learning-rate/--lr: must be a finite number"),
+        (TRAIN + ["--lr", "0"], "argument --learning-rate/--lr: must be > 0"),
+        (TRAIN + ["--eval-interval", "-1"], "argument --eval-interval: must be >= 0"),
+        (TRAIN + ["--batch-size", "1e3"], "argument --batch-size: must be a whole number"),
+    ],
+)
+def test_bad_arguments_are_refused_by_name(args, message, capsys):
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gptmini: error:") and message in err and err.count("\n") == 1
+
+
+def test_bad_files_in_a_checkpoint_are_one_line(trained, tmp_path, capsys):
+    import shutil
+
+    out, _ = trained
+    broken = tmp_path / "broken"
+    for name, text, message in [
+        ("config.json", '{"format": "gptmini", "config": {"vocab_size": "many"}}', "vocab_size must be a positive"),
+        ("config.json", "[]", "must hold a JSON object"),
+        ("model.safetensors", "not safetensors", "could not be read as safetensors"),
+        ("tokenizer.json", '{"type": "char", "chars": [1, 2]}', "tokenizer.json"),
+        ("tokenizer.json", '{"type": ["char"]}', "tokenizer.json"),
+    ]:
+        shutil.rmtree(broken, ignore_errors=True)
+        shutil.copytree(out, broken)
+        (broken / name).write_text(text)
+        assert main(["sample", "--checkpoint", str(broken), "--max-new-tokens", "2"]) == 2, name
+        err = capsys.readouterr().err
+        assert err.startswith("gptmini: error:") and message in err and err.count("\n") == 1, err
+
+
+def test_weights_that_overflow_give_one_line(trained, tmp_path, capsys):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    out, _ = trained
+    copy = tmp_path / "huge"
+    shutil.copytree(out, copy)
+    state = load_file(copy / "model.safetensors")
+    state["transformer.wte.weight"] = state["transformer.wte.weight"].sign() * 3e38  # finite, but not for long
+    save_file(state, copy / "model.safetensors")
+    assert main(["sample", "--checkpoint", str(copy), "--max-new-tokens", "3", "--seed", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "probabilities are NaN or infinite" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "name, text",
+    [
+        ("trainer_state.json", "["),
+        ("trainer_state.json", "[]"),
+        ("trainer_state.json", '{"config": {}}'),
+        ("trainer_state.json", '{"config": {"max_iters": "many"}}'),
+        ("trainer_state.json", '{"config": {"__tensor__": ["x"]}}'),
+        ("trainer_state.safetensors", "garbage"),
+    ],
+)
+def test_resume_from_a_broken_training_state_is_one_line(trained, tmp_path, capsys, name, text):
+    import shutil
+
+    out, _ = trained
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    (copy / name).write_text(text)
+    args = ["train", "--preset", "tiny", "--max-iters", "14", "--out", str(copy), "--resume", "--no-progress"]
+    assert main(args + ["--sample-tokens", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gptmini: error:") and err.count("\n") == 1 and "Traceback" not in err, err

@@ -16,19 +16,31 @@ def empty_home(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_trains_when_no_checkpoint(empty_home, capsys):
+def test_trains_a_named_stand_in_once_then_reuses_it(empty_home, capsys):
     torch.manual_seed(0)
     model, tok, source = course_model(("gpt2-shakespeare", "gpt1-shakespeare"), steps=3, unk=" ", device="cpu")
     printed = capsys.readouterr().out
-    assert "no checkpoint" in printed and "python -m gptmini train --preset gpt1-shakespeare" in printed
-    assert "trained just now for 3 steps" in source
+    assert printed.count("\n") == 1, printed  # one line: what is missing, what it trains, how long it took
+    assert "no checkpoint gpt2-shakespeare or gpt1-shakespeare" in printed and "gpt1-char-2x64" in printed
+    assert "python -m gptmini train --preset gpt1-shakespeare" in printed and "done in" in printed
+    assert "gpt1-char-2x64 trained just now for 3 steps" in source
     assert not model.training and model.config.norm == "post"
+    assert (model.config.n_layer, model.config.n_embd, model.config.name) == (2, 64, "gpt1-char-2x64")
     assert isinstance(tok, CharTokenizer) and tok.vocab_size == model.config.vocab_size
     assert tok.encode("€") == tok.encode(" ")  # unk: a character Shakespeare never wrote becomes a space
     out = model.generate(tok.encode("ROMEO:\n"), max_new_tokens=10, temperature=0)
     assert len(out) == len("ROMEO:\n") + 10
     assert tok.decode(out).startswith("ROMEO:\n")
-    assert not list(empty_home.glob("checkpoints/*")), "training on the spot must not write a checkpoint"
+    folder = checkpoint_dir("gpt1-char-2x64-3-steps")  # named after what it is, not after notebook 05's model
+    assert [p.name for p in empty_home.glob("checkpoints/*")] == [folder.name]
+
+    again, tok2, source2 = course_model("gpt1-shakespeare", steps=3, device="cpu")
+    printed = capsys.readouterr().out
+    assert printed.count("\n") == 1 and "using the quick stand-in gpt1-char-2x64" in printed
+    assert "trained earlier for 3 steps" in source2 and str(folder) in source2 and tok2.itos == tok.itos
+    ids = torch.tensor([tok.encode("ROMEO:\n")])
+    with torch.no_grad():
+        torch.testing.assert_close(again(ids)[0], model(ids)[0], rtol=0, atol=0)
 
 
 def test_loads_first_existing_checkpoint(empty_home, capsys):
@@ -40,7 +52,7 @@ def test_loads_first_existing_checkpoint(empty_home, capsys):
     tok.save(folder)
 
     model, loaded_tok, source = course_model(("gpt2-shakespeare", "gpt1-shakespeare"), device="cpu")
-    assert capsys.readouterr().out == ""  # nothing trained
+    assert capsys.readouterr().out == f"using {source}\n"  # one line, nothing trained
     assert "gpt1-shakespeare" in source and "notebook 05" in source and str(folder) in source
     assert loaded_tok.itos == tok.itos and loaded_tok.unk is None
     ids = torch.tensor([tok.encode("bad cafe\nhead")])
@@ -60,7 +72,8 @@ def test_finetune_base_model_trains_on_the_training_plays_then_loads(empty_home,
 
     torch.manual_seed(0)
     model, tok, source = finetune_base_model(steps=2, device="cpu")
-    assert "pretraining a BPE GPT on the 28 training plays for 2 steps" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "pretraining a BPE GPT on the 28 training plays: training gpt1-bpe-train-plays for 2 steps" in printed
     assert "2 steps" in source and not model.training
     assert isinstance(tok, BPETokenizer) and tok.vocab_size == model.config.vocab_size == 1024
     assert (model.config.n_layer, model.config.n_embd, model.config.block_size) == (4, 128, 64)

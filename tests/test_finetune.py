@@ -21,7 +21,6 @@ from gptmini.finetune import (
     evaluate,
     finetune,
     finetune_task,
-    lr_at,
     multiple_choice_inputs,
     newline_id,
     prepare_classifier,
@@ -95,7 +94,7 @@ def test_newline_id_and_finetune_task_use_it(tiny_model):
     examples = [Example(("ab",), 0), Example(("ba",), 1)]
     task = Task("toy", "classification", ("a", "b"), examples, examples)
     for init, same in (("newline", True), ("random", False)):
-        clf, _ = finetune_task(gpt, tok, task, FineTuneConfig(epochs=1, lr=1e-12, special_init=init))
+        clf, _ = finetune_task(gpt, tok, task, FineTuneConfig(epochs=1, learning_rate=1e-12, special_init=init))
         start = clf.gpt.transformer.wte.weight[tok.vocab_size]  # <s>, barely moved by a tiny lr
         nl = gpt.transformer.wte.weight[newline_id(tok)]
         assert torch.allclose(start, nl, atol=1e-6) == same
@@ -282,12 +281,52 @@ def test_transfer_layers_keeps_embeddings_and_first_blocks(tiny_model):
 
 
 # ------------------------------------------------------------------------------- the loop
-def test_lr_schedule_warms_up_then_decays_linearly():
-    assert lr_at(0, 100, 10, 1.0) == pytest.approx(0.1)
-    assert lr_at(9, 100, 10, 1.0) == pytest.approx(1.0)
-    assert lr_at(10, 100, 10, 1.0) == pytest.approx(1.0)
-    assert lr_at(55, 100, 10, 1.0) == pytest.approx(0.5)
-    assert lr_at(100, 100, 10, 1.0) == 0.0
+def test_finetune_follows_gpt1s_linear_schedule_and_calls_back_with_records(tiny_model):
+    model = copy.deepcopy(tiny_model)
+    special = add_special_tokens(model)
+    train = _toy_task_tensors(special, 40, 0)
+    config = FineTuneConfig(learning_rate=1.0, batch_size=4, max_iters=20, warmup_iters=4, eval_train=False)
+    records = []
+    result = finetune(GPT1Classifier(model, "classification"), train, None, config, callbacks=[records.append])
+    assert result.steps == 20 and [r["step"] for r in records] == list(range(1, 21))  # max_iters beats epochs
+    # warm-up 0.25, 0.5, 0.75, 1.0, then a straight line from 1.0 (step 4) to 0 (step 20)
+    assert [r["lr"] for r in records] == pytest.approx([0.25, 0.5, 0.75, 1.0] + [1 - k / 16 for k in range(16)])
+    assert [r["train_loss"] for r in records] == result.losses and records[0]["kind"] == "train"
+    assert FineTuneConfig(batch_size=32, epochs=3).schedule(100) == (12, 1)  # 4 batches x 3 epochs, 10 % warm-up
+
+
+def test_classifier_head_follows_a_bfloat16_model(tiny_model):
+    model = copy.deepcopy(tiny_model).to(torch.bfloat16)
+    special = add_special_tokens(model)
+    clf = GPT1Classifier(model, "classification", clf_dropout=0.0)
+    assert clf.head.weight.dtype == torch.bfloat16 and clf.head.weight.device == model.device
+    data = _toy_task_tensors(special, 4, 0)
+    out = clf(data.idx, data.extract, data.lm_targets)
+    assert out.logits.shape == (4, 2) and out.logits.dtype == torch.bfloat16
+    assert torch.isfinite(out.logits.float()).all() and torch.isfinite(out.lm_loss)
+
+
+def test_finetuning_leaves_the_callers_cpu_and_gpu_random_states_alone(tiny_model, monkeypatch):
+    """It seeds its own dropout; every global generator it touched is put back, a GPU's included."""
+    gpu_state = [torch.zeros(3, dtype=torch.uint8)]  # a fake GPU generator: its state is the last seed
+    restored = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: [t.clone() for t in gpu_state])
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", restored.append)
+
+    def fake_seed(seed):
+        gpu_state[0] = torch.full((3,), seed % 256, dtype=torch.uint8)
+
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", fake_seed)
+    model = copy.deepcopy(tiny_model)
+    special = add_special_tokens(model)
+    clf, data = GPT1Classifier(model, "classification"), _toy_task_tensors(special, 8, 0)
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    finetune(clf, data, None, FineTuneConfig(batch_size=4, epochs=1, eval_train=False))
+    assert torch.equal(torch.rand(3), expected)  # the CPU stream continues as if nothing had run
+    assert len(restored) == 1 and restored[0][0].tolist() == [123] * 3  # the caller's seed, not fine-tuning's
 
 
 def _toy_task_tensors(special, n, seed):
@@ -309,7 +348,7 @@ def test_finetune_learns_a_toy_task_and_is_repeatable(tiny_model, lm_coef):
     model = copy.deepcopy(tiny_model)
     special = add_special_tokens(model)
     train, test = _toy_task_tensors(special, 256, 0), _toy_task_tensors(special, 128, 1)
-    config = FineTuneConfig(lr=3e-3, epochs=6, batch_size=32, lm_coef=lm_coef, clf_dropout=0.0)
+    config = FineTuneConfig(learning_rate=3e-3, epochs=6, batch_size=32, lm_coef=lm_coef, clf_dropout=0.0)
     torch.manual_seed(0)
     clf = GPT1Classifier(model, "classification", clf_dropout=0.0)
     start = copy.deepcopy(clf)
@@ -347,7 +386,8 @@ def test_config_validation():
     with pytest.raises(ValueError, match="lm_coef"):
         FineTuneConfig(lm_coef=-1)
     paper = FineTuneConfig.gpt1()
-    assert (paper.lr, paper.batch_size, paper.epochs, paper.warmup_frac, paper.lm_coef) == (6.25e-5, 32, 3, 0.002, 0.5)
+    fields = (paper.learning_rate, paper.batch_size, paper.epochs, paper.warmup_frac, paper.lm_coef)
+    assert fields == (6.25e-5, 32, 3, 0.002, 0.5)
 
 
 def test_special_tokenizer_wraps_any_tokenizer():
@@ -364,3 +404,16 @@ def test_special_tokenizer_wraps_any_tokenizer():
     assert stok.token_strings(enc.ids) == ["<s>", "a", "b", "$", "c", "<e>"]
     with pytest.raises(ValueError, match="inside this tokenizer"):
         SpecialTokenizer(tok, SpecialTokens.for_vocab(2))
+
+
+def test_a_compiled_model_is_fine_tuned_and_transferred_unwrapped(tiny_model):
+    compiled = torch.compile(tiny_model, backend="eager")
+    clf, special = prepare_classifier(compiled, "classification")
+    assert clf.gpt is not tiny_model and type(clf.gpt) is GPT
+    assert not any("_orig_mod" in name for name in clf.state_dict())
+    assert torch.equal(clf.gpt.transformer.h[0].mlp.c_fc.weight, tiny_model.transformer.h[0].mlp.c_fc.weight)
+    part = transfer_layers(compiled, 1, seed=0)
+    assert type(part) is GPT and torch.equal(
+        part.transformer.h[0].attn.c_attn.weight, tiny_model.transformer.h[0].attn.c_attn.weight
+    )
+    assert torch.equal(part.transformer.wte.weight, tiny_model.transformer.wte.weight)

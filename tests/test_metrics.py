@@ -39,8 +39,12 @@ def test_token_f1_hand_worked():
 
 
 def test_token_f1_empty_after_normalisation():
+    # SQuAD 2.0's convention, chosen on purpose (SQuAD v1.1's script would give 0.0 for the first line)
     assert token_f1("the", "a") == 1.0  # both normalise to nothing
-    assert token_f1("the", "cat") == 0.0
+    assert token_f1("...", "") == 1.0 == exact_match("...", "")  # F1 agrees with exact match here
+    assert token_f1("the", "cat") == 0.0  # one empty: wrong
+    assert token_f1("cat", "the") == 0.0
+    assert token_f1("the", ["cat", "an"]) == 1.0  # the best reference wins
 
 
 def test_references_must_not_be_empty():

@@ -77,7 +77,7 @@ def test_our_own_checkpoint_round_trip(tmp_path):
     assert loaded.lm_head.weight is loaded.transformer.wte.weight, "weights must stay tied after loading"
 
 
-def test_mismatched_checkpoint_lists_the_problems(tmp_path, hf_pair):
+def test_config_sizes_are_checked_against_the_file_before_building(tmp_path, hf_pair):
     _, _, dirs = hf_pair
     config = json.loads((dirs[True] / "config.json").read_text())
     config["n_layer"] = 2  # weights hold 3 layers
@@ -87,8 +87,22 @@ def test_mismatched_checkpoint_lists_the_problems(tmp_path, hf_pair):
     with pytest.raises(CheckpointError) as err:
         GPT.from_pretrained(tmp_path)
     message = str(err.value)
-    assert "unexpected keys" in message and "h.2." in message
-    assert "shape mismatches" in message and "checkpoint (36,) vs model (48,)" in message
+    assert "config.json does not describe" in message
+    assert "n_layer = 2, but the file holds 3 layers" in message and "but wte is (97, 36)" in message
+
+
+def test_mismatched_checkpoint_lists_the_problems(tmp_path, hf_pair):
+    _, _, dirs = hf_pair
+    (tmp_path / "config.json").write_text((dirs[False] / "config.json").read_text())
+    state = load_file(dirs[False] / "model.safetensors")
+    state["h.1.ln_1.weight"] = torch.ones(35)
+    state["h.0.attn.extra"] = torch.ones(2)
+    save_file(state, tmp_path / "model.safetensors")
+    with pytest.raises(CheckpointError) as err:
+        GPT.from_pretrained(tmp_path)
+    message = str(err.value)
+    assert "unexpected keys (1): ['h.0.attn.extra']" in message
+    assert "shape mismatches (1): ['h.1.ln_1.weight: checkpoint (35,) vs model (36,)']" in message
 
 
 def test_missing_keys_are_named(tmp_path, hf_pair):
@@ -128,3 +142,33 @@ def test_no_network_gives_a_helpful_error(monkeypatch, tmp_path):
 def test_unknown_name_lists_known_ones():
     with pytest.raises(ValueError, match="Known names: gpt2, gpt2-medium"):
         GPT.from_pretrained("gpt5-mega")
+
+
+def test_pretrained_does_not_import_the_model_at_runtime():
+    """model.py imports pretrained.py; the way back is only for type checkers (no import cycle)."""
+    import ast
+    from pathlib import Path
+
+    import gptmini.pretrained as module
+
+    tree = ast.parse(Path(module.__file__).read_text())
+    runtime = []
+    for node in tree.body:  # module level, outside `if TYPE_CHECKING:`
+        if isinstance(node, ast.ImportFrom):
+            runtime.append(node.module)
+    assert "model" not in runtime and "gptmini.model" not in runtime
+    assert "TYPE_CHECKING" in Path(module.__file__).read_text()
+
+
+def test_load_pretrained_builds_the_class_it_is_given(tmp_path):
+    from gptmini.pretrained import load_pretrained, save_pretrained
+
+    class Subclass(GPT):
+        pass
+
+    torch.manual_seed(0)
+    model = GPT(GPTConfig.preset("tiny"))
+    save_pretrained(model, tmp_path)
+    loaded = load_pretrained(Subclass, tmp_path, dtype=torch.float64)
+    assert type(loaded) is Subclass and loaded.transformer.wte.weight.dtype == torch.float64
+    assert torch.equal(loaded.transformer.wte.weight, model.transformer.wte.weight.double())

@@ -76,7 +76,9 @@ def test_special_tokens_are_added_after_the_vocabulary(tok):
     assert ids == [n, tok.vocab["low</w>"], n + 1, tok.vocab["new</w>"], n + 2]
     assert tok.decode(ids) == "<s> low <$> new <e>"
     # not allowed: the text is encoded as text ('<' and '>' are unknown here)
-    assert n not in tok.encode("<s>low")
+    assert n not in tok.encode("<s>low", disallowed_special=())
+    with pytest.raises(ValueError, match="special token .<s>."):
+        tok.encode("<s>low")  # the one default of every tokenizer here, as in tiktoken
     with pytest.raises(ValueError, match="already an ordinary token"):
         tok.add_special_tokens(["low</w>"])
 

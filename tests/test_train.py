@@ -7,17 +7,10 @@ import torch
 
 from gptmini import GPT, GPTConfig
 from gptmini.checkpoint import load_checkpoint, load_train_state
-from gptmini.train import (
-    TRAIN_PRESETS,
-    History,
-    TrainConfig,
-    Trainer,
-    TrainingDiverged,
-    lr_at,
-    param_groups,
-    precision,
-    train,
-)
+from gptmini.device import precision
+from gptmini.optim import get_lr, param_groups
+from gptmini.recipes import RECIPES
+from gptmini.train import History, TrainConfig, Trainer, TrainingDiverged, train
 
 
 def cyclic_data(n: int = 4000, period: int = 13, vocab: int = 64) -> torch.Tensor:
@@ -32,8 +25,17 @@ def tiny_model(seed: int = 0, **overrides) -> GPT:
 
 def quick_config(**overrides) -> TrainConfig:
     fields = dict(
-        batch_size=4, block_size=16, max_iters=10, learning_rate=3e-3, min_lr=3e-4, warmup_iters=2,
-        eval_interval=5, eval_iters=2, log_interval=1, progress=False, device="cpu",
+        batch_size=4,
+        block_size=16,
+        max_iters=10,
+        learning_rate=3e-3,
+        min_lr=3e-4,
+        warmup_iters=2,
+        eval_interval=5,
+        eval_iters=2,
+        log_interval=1,
+        progress=False,
+        device="cpu",
     )
     return TrainConfig(**{**fields, **overrides})
 
@@ -51,16 +53,29 @@ def test_loss_falls_on_a_tiny_run():
 
 
 def test_lr_schedule_warmup_cosine_floor():
-    cfg = TrainConfig(learning_rate=1.0, min_lr=0.1, warmup_iters=10, max_iters=110, lr_decay_iters=110)
-    assert lr_at(0, cfg) == pytest.approx(0.1)  # first step: 1/10 of the peak
-    assert lr_at(4, cfg) == pytest.approx(0.5)
-    assert lr_at(9, cfg) == pytest.approx(1.0)  # the last warm-up step reaches the peak
-    assert lr_at(10, cfg) == pytest.approx(1.0)  # the cosine starts at the peak
-    assert lr_at(60, cfg) == pytest.approx(0.55)  # halfway down the cosine: (peak + floor) / 2
-    assert lr_at(35, cfg) == pytest.approx(0.1 + 0.9 * (1 + math.cos(math.pi / 4)) / 2)
-    assert lr_at(110, cfg) == lr_at(500, cfg) == pytest.approx(0.1)
-    rates = [lr_at(s, cfg) for s in range(10, 111)]
+    def lr(step):
+        return get_lr(step, learning_rate=1.0, min_lr=0.1, warmup_iters=10, decay_iters=110)
+
+    assert lr(0) == pytest.approx(0.1)  # first step: 1/10 of the peak
+    assert lr(4) == pytest.approx(0.5)
+    assert lr(9) == pytest.approx(1.0)  # the last warm-up step reaches the peak
+    assert lr(10) == pytest.approx(1.0)  # the cosine starts at the peak
+    assert lr(60) == pytest.approx(0.55)  # halfway down the cosine: (peak + floor) / 2
+    assert lr(35) == pytest.approx(0.1 + 0.9 * (1 + math.cos(math.pi / 4)) / 2)
+    assert lr(110) == lr(500) == pytest.approx(0.1)
+    rates = [lr(s) for s in range(10, 111)]
     assert all(a >= b for a, b in zip(rates, rates[1:], strict=False))
+    config = TrainConfig(learning_rate=1.0, min_lr=0.1, warmup_iters=10, max_iters=110)  # the same, from a config
+    assert [config.lr_at(s) for s in range(120)] == [lr(s) for s in range(120)]
+
+
+def test_linear_decay_is_gpt1_finetuning_schedule():
+    def lr(step):
+        return get_lr(step, learning_rate=1.0, warmup_iters=10, decay_iters=100, decay="linear")
+
+    assert (lr(0), lr(9), lr(10), lr(55), lr(100)) == pytest.approx((0.1, 1.0, 1.0, 0.5, 0.0))
+    with pytest.raises(ValueError, match="decay must be"):
+        get_lr(50, learning_rate=1.0, warmup_iters=10, decay_iters=100, decay="step")
 
 
 def test_weight_decay_only_on_matrices():
@@ -85,7 +100,14 @@ def test_callbacks_and_history_agree_and_plot():
     history = trainer.fit()
     assert seen == history.to_list()
     assert [(r["kind"], r["step"]) for r in seen] == [
-        ("eval", 0), ("train", 1), ("train", 3), ("eval", 5), ("train", 6), ("train", 9), ("train", 10), ("eval", 10)
+        ("eval", 0),
+        ("train", 1),
+        ("train", 3),
+        ("eval", 5),
+        ("train", 6),
+        ("train", 9),
+        ("train", 10),
+        ("eval", 10),
     ]
     assert set(seen[1]) >= {"kind", "step", "train_loss", "val_loss", "lr", "tokens_per_sec"}
     assert History.from_list(history.to_list()).to_list() == history.to_list()
@@ -175,8 +197,7 @@ def test_bad_data_and_config_are_clear_errors():
 
 
 def test_config_presets_and_round_trip():
-    for name in TRAIN_PRESETS:
-        assert name in GPTConfig.presets()  # every training recipe goes with a model preset of the same name
+    for name in RECIPES:
         config = TrainConfig.preset(name)
         assert TrainConfig.from_dict(config.to_dict()) == config
     char = TrainConfig.preset("shakespeare-char", max_iters=7)
@@ -191,3 +212,150 @@ def test_bf16_autocast_on_cpu_trains():
     history = trainer.fit()
     assert trainer.amp_dtype is torch.bfloat16
     assert all(math.isfinite(r["train_loss"]) for r in history.of_kind("train"))
+
+
+def test_data_of_exactly_one_window_is_enough():
+    data = cyclic_data(17)  # block_size 16 + 1: one window, the smallest that trains
+    trainer = Trainer(tiny_model(), data, None, quick_config(max_iters=2, eval_interval=0))
+    assert math.isfinite(trainer.train_step()[0]) and trainer.step == 1
+    with pytest.raises(ValueError, match="has 16 tokens; one training window needs block_size \\+ 1 = 17"):
+        Trainer(tiny_model(), data[:16], None, quick_config())
+
+
+def test_a_compiled_model_is_trained_saved_and_counted_unwrapped(tmp_path):
+    data = cyclic_data()
+    config = quick_config(max_iters=4, eval_interval=2, out_dir=str(tmp_path / "run"))
+    plain = Trainer(tiny_model(), data[:3000], data[3000:], config.replace(out_dir=None)).fit()
+    model = tiny_model()
+    compiled = torch.compile(model, backend="eager")
+    trainer = Trainer(compiled, data[:3000], data[3000:], config)
+    history = trainer.fit()
+    assert trainer.model is model and trainer.forward_model is compiled
+    assert sorted(trainer._param_names) == sorted(n for n, _ in model.named_parameters())  # no "_orig_mod."
+    assert [r["train_loss"] for r in history.records] == pytest.approx([r["train_loss"] for r in plain.records])
+    saved, _ = load_checkpoint(tmp_path / "run")
+    assert set(load_train_state(tmp_path / "run")["optimizer"]) <= set(dict(model.named_parameters()))
+    for (name, a), b in zip(model.state_dict().items(), saved.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+
+
+class SkippingScaler:
+    """Stands in for torch.amp.GradScaler: skips the updates whose call number is in ``skip`` (an fp16 overflow)."""
+
+    def __init__(self, skip):
+        self.skip, self.calls, self.scale_value = set(skip), 0, 2.0**16
+
+    def scale(self, loss):
+        return loss
+
+    def unscale_(self, optimizer):
+        pass
+
+    def step(self, optimizer):
+        self.calls += 1
+        if self.calls not in self.skip:
+            optimizer.step()
+
+    def update(self):
+        self.scale_value *= 0.5 if self.calls in self.skip else 1.0
+
+    def get_scale(self):
+        return self.scale_value
+
+    def state_dict(self):
+        return {}
+
+
+def test_skipped_fp16_updates_do_not_advance_the_step_or_the_schedule():
+    data = cyclic_data()
+    config = quick_config(max_iters=5, eval_interval=0, warmup_iters=3)
+    trainer = Trainer(tiny_model(), data[:3000], None, config)
+    trainer.scaler = SkippingScaler(skip={2, 3})
+    lrs = []
+    real_step = trainer.optimizer.step
+
+    def spy():
+        lrs.append(trainer.optimizer.param_groups[0]["lr"])
+        real_step()
+
+    trainer.optimizer.step = spy
+    history = trainer.fit()
+    assert trainer.scaler.calls == 7 and trainer.step == 5  # 7 attempts, 5 real updates
+    assert [r["step"] for r in history.of_kind("train")] == [1, 2, 3, 4, 5]
+    assert lrs == pytest.approx([config.lr_at(s) for s in range(5)])  # the schedule follows real updates
+
+
+def test_too_many_skipped_updates_in_a_row_stop_training():
+    data = cyclic_data()
+    trainer = Trainer(tiny_model(), data[:3000], None, quick_config(eval_interval=0, max_skipped_steps=4))
+    trainer.scaler = SkippingScaler(skip=range(1, 1000))
+    with pytest.raises(TrainingDiverged, match="skipped 4 updates in a row"):
+        trainer.fit()
+    assert trainer.scaler.calls == 4 and trainer.step == 0
+
+
+@pytest.mark.parametrize(
+    ("capability", "auto", "bf16_ok"), [((7, 5), torch.float16, False), ((8, 0), torch.bfloat16, True)]
+)
+def test_precision_follows_the_gpus_compute_capability(monkeypatch, capability, auto, bf16_ok):
+    from gptmini.device import describe
+
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Some GPU")
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)  # what a T4 says (emulation)
+    cuda = torch.device("cuda")
+    assert precision("auto", cuda) is auto
+    if bf16_ok:
+        assert precision("bf16", cuda) is torch.bfloat16
+        assert describe(cuda) == "cuda (Some GPU, bf16 autocast)"
+    else:
+        with pytest.raises(ValueError, match="no native bf16"):
+            precision("bf16", cuda)
+        assert describe(cuda) == "cuda (Some GPU, fp16 autocast + gradient scaler)"
+    assert precision("fp16", cuda) is torch.float16 and precision("off", cuda) is None
+    assert precision("auto", torch.device("cpu")) is None and describe("cpu") == "cpu (fp32)"
+
+
+def test_setup_prints_the_precision(monkeypatch, capsys):
+    from gptmini.course import setup
+
+    monkeypatch.setenv("GPTMINI_MODE", "fast")
+    setup(device="cpu")
+    assert "device: cpu (fp32)" in capsys.readouterr().out
+
+
+def test_more_processes_than_gpus_is_one_clear_line():
+    from gptmini.distributed import check_local_gpu
+
+    check_local_gpu(1, 2)
+    expected = r"needs GPU 2, but only 2 GPU\(s\) are visible: use torchrun --nproc_per_node 2"
+    with pytest.raises(ValueError, match=expected):
+        check_local_gpu(2, 2)
+
+
+def test_mps_random_state_is_saved(monkeypatch):
+    from gptmini.rng import get_rng_state, set_rng_state
+
+    restored = []
+    monkeypatch.setattr(torch.mps, "get_rng_state", lambda: torch.tensor([1, 2, 3], dtype=torch.uint8))
+    monkeypatch.setattr(torch.mps, "set_rng_state", restored.append)
+    state = get_rng_state(torch.device("mps"))
+    assert state["mps"].tolist() == [1, 2, 3] and "cuda" not in state
+    set_rng_state(state, torch.device("mps"))
+    assert restored[0].tolist() == [1, 2, 3]
+    assert set(get_rng_state("cpu")) == {"cpu"}
+
+
+def test_bench_matches_gpu_names_exactly():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "bench" / "train.py"
+    spec = importlib.util.spec_from_file_location("bench_train", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.peak_flops("NVIDIA H100 PCIe")[0] == 756e12  # not the SXM's 989e12
+    assert bench.peak_flops("NVIDIA L40S")[0] == 362e12  # not the L4's 121e12
+    assert bench.peak_flops("NVIDIA H100 80GB HBM3")[0] == 989e12
+    assert bench.peak_flops("NVIDIA GeForce RTX 4090") == (None, "'NVIDIA GeForce RTX 4090' is not in the table")
+    assert bench.peak_flops("NVIDIA GeForce RTX 4090", 165.2) == (165.2e12, "--peak-tflops")

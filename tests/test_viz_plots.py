@@ -9,11 +9,10 @@ import pytest
 import torch
 
 from gptmini import GPT, GPTConfig
+from gptmini.sizes import count_params, flops
 from gptmini.tokenizers import CharTokenizer
 from gptmini.viz import (
     LivePlot,
-    count_params,
-    flops,
     model_size_table,
     pca_2d,
     plot_attention_mask,

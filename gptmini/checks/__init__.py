@@ -16,6 +16,8 @@ from .part1 import *  # noqa: F403
 from .part1 import __all__ as _part1_all
 from .part2 import *  # noqa: F403
 from .part2 import __all__ as _part2_all
+from .part3 import *  # noqa: F403
+from .part3 import __all__ as _part3_all
 
 __all__ = [
     "CheckResult",
@@ -29,4 +31,5 @@ __all__ = [
     *_part1_all,
     *_part2_all,
     *_exercises_all,
+    *_part3_all,
 ]

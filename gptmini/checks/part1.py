@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from ..config import GPTConfig
 from ..model import GPT, MLP, Block, CausalSelfAttention, causal_mask
 from ..tokenizers import CharTokenizer
+from ..utils import eval_mode
 from ._report import (
     NONE_MESSAGE,
     CheckResult,
@@ -526,13 +527,8 @@ def _small_config(config: GPTConfig | None, **overrides: Any) -> GPTConfig:
 
 
 def _run_module(what: str, module: Any, x: torch.Tensor) -> tuple[Any, CheckResult | None]:
-    was_training = module.training
-    module.eval()
-    try:
-        with torch.no_grad():
-            out, error = call_learner(what, module, x)
-    finally:
-        module.train(was_training)
+    with eval_mode(module), torch.no_grad():
+        out, error = call_learner(what, module, x)
     return (_first(out) if error is None else None), error
 
 
@@ -681,11 +677,8 @@ def check_gpt(mine: nn.Module, config: GPTConfig) -> CheckResult:
     targets = torch.randint(cfg.vocab_size, (2, t), generator=g)
     with torch.no_grad():
         logits_ref, loss_ref = ref(idx, targets)
-    was_training = yours.training
-    yours.eval()
-    with torch.no_grad():
+    with eval_mode(yours), torch.no_grad():
         out, error = call_learner("your model(idx, targets)", yours, idx, targets)
-    yours.train(was_training)
     if error is not None:
         results.append(error)
         return combine("GPT-1 assembled", results)
@@ -711,11 +704,8 @@ def check_gpt_loss(L1: Any, model: GPT, x: torch.Tensor, y: torch.Tensor) -> Che
         raise TypeError(f"check_gpt_loss(L1, model, x, y): model must be a gptmini GPT, got {type(model).__name__}")
     if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
         raise TypeError("check_gpt_loss(L1, model, x, y): x and y must be the tensors of the batch")
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
+    with eval_mode(model), torch.no_grad():
         _, loss = model(x.to(model.device), y.to(model.device))
-    model.train(was_training)
     n = y.numel()
     expected = -float(loss) * n
     if L1 is None:

@@ -634,8 +634,8 @@ def check_token_f1(f1_fn: Callable[[str, str], float]) -> CheckResult:
 
 
 def check_training_flops(flops_fn: Callable[[float, float], float]) -> CheckResult:
-    """``flops_fn(n_params, n_tokens)`` must give the usual training-compute estimate ≈ 6·N·D (gptmini.viz.flops)."""
-    from ..viz.plots import flops
+    """``flops_fn(n_params, n_tokens)`` must give the usual training-compute estimate ≈ 6·N·D (gptmini.sizes.flops)."""
+    from ..sizes import flops
 
     require_callable(flops_fn, "flops_fn", "check_training_flops")
     results = []

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import GPT2_PATTERN, Tokenizer, read_json, token_label, tokenizer_path
+from .base import GPT2_PATTERN, SpecialTokenizer, Tokenizer, read_json, token_label, tokenizer_path
 from .bpe import BPETokenizer
 from .char import CharTokenizer
 from .gpt1 import GPT1Tokenizer
@@ -19,7 +19,7 @@ _TYPES = {"char": CharTokenizer, "bpe": BPETokenizer, "gpt2": GPT2Tokenizer, "gp
 
 def load_tokenizer(path: str | Path) -> Tokenizer:
     """Read back whatever tokenizer was saved at ``path`` (a folder holding ``tokenizer.json``, or the file)."""
-    kind = read_json(path)["type"]
+    kind = read_json(path)["type"]  # read_json checked that it is a string
     if kind not in _TYPES:
         raise ValueError(f"{tokenizer_path(path)} has unknown tokenizer type {kind!r}; known: {sorted(_TYPES)}")
     return _TYPES[kind].load(path)
@@ -31,6 +31,7 @@ __all__ = [
     "CharTokenizer",
     "GPT1Tokenizer",
     "GPT2Tokenizer",
+    "SpecialTokenizer",
     "Tokenizer",
     "bytes_to_unicode",
     "load_tokenizer",

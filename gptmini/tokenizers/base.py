@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import unicodedata
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import regex
+
+from ..fields import Fields, read_json_object
 
 TOKENIZER_FILE = "tokenizer.json"
 
@@ -23,6 +25,11 @@ TOKENIZER_FILE = "tokenizer.json"
 GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 
 AllowedSpecial = Literal["all"] | Collection[str]
+
+#: The one default for every tokenizer here, as in tiktoken: no special token is allowed, and finding the
+#: text of one is an error (pass ``disallowed_special=()`` to encode it as plain text).
+DEFAULT_ALLOWED: AllowedSpecial = frozenset()
+DEFAULT_DISALLOWED: AllowedSpecial = "all"
 
 
 @runtime_checkable
@@ -128,6 +135,55 @@ def fix_surrogates(text: str) -> str:
         return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
+class SpecialTokenizer:
+    """The special-token half of ``encode``, written once for the BPE, GPT-2 and GPT-1 tokenizers.
+
+    A subclass keeps ``special_tokens`` (text -> id) and says how to encode a piece of ordinary text
+    (:meth:`_encode_ordinary`); this class cuts the text around the allowed special tokens, following
+    tiktoken's rules (:func:`resolve_special`) with one default for all of them.
+    """
+
+    special_tokens: dict[str, int]
+
+    def _encode_ordinary(self, piece: str) -> list[int]:
+        raise NotImplementedError
+
+    def encode(
+        self,
+        text: str,
+        allowed_special: AllowedSpecial = DEFAULT_ALLOWED,
+        disallowed_special: AllowedSpecial = DEFAULT_DISALLOWED,
+    ) -> list[int]:
+        """Text -> ids; a special token's text becomes its id only where ``allowed_special`` allows it."""
+        return self._encode_pieces(text, allowed_special, disallowed_special, self._encode_ordinary)
+
+    def encode_ordinary(self, text: str) -> list[int]:
+        """Encode with no special-token handling (their text is plain text)."""
+        return self.encode(text, disallowed_special=())
+
+    def _encode_pieces(
+        self,
+        text: str,
+        allowed_special: AllowedSpecial,
+        disallowed_special: AllowedSpecial,
+        encode_ordinary: Callable[[str], list[int]],
+    ) -> list[int]:
+        allowed = resolve_special(text, self.special_tokens, allowed_special, disallowed_special)
+        return self._encode_resolved(text, allowed, encode_ordinary)
+
+    def _encode_resolved(
+        self, text: str, allowed: frozenset[str], encode_ordinary: Callable[[str], list[int]]
+    ) -> list[int]:
+        """Encode ``text`` once the allowed special tokens are known (a fast path may replace this)."""
+        ids: list[int] = []
+        for piece, is_special in split_special(fix_surrogates(text), allowed):
+            if is_special:
+                ids.append(self.special_tokens[piece])
+            else:
+                ids.extend(encode_ordinary(piece))
+        return ids
+
+
 # --------------------------------------------------------------------------------------- save / load
 def tokenizer_path(path: str | Path) -> Path:
     """``path`` itself when it names a ``.json`` file, else ``path/tokenizer.json`` (a checkpoint folder)."""
@@ -143,15 +199,20 @@ def write_json(path: str | Path, payload: dict[str, Any]) -> Path:
 
 
 def read_json(path: str | Path, expected_type: str | None = None) -> dict[str, Any]:
+    """The tokenizer file's JSON object; a broken file is a ``ValueError`` naming it (a missing one: OSError)."""
     source = tokenizer_path(path)
-    if not source.is_file():
+    if not source.exists():
         raise FileNotFoundError(f"no tokenizer file at {source}; save one with tokenizer.save({str(path)!r})")
-    payload = json.loads(source.read_text(encoding="utf-8"))
-    if not isinstance(payload, dict) or "type" not in payload:
-        raise ValueError(f"{source} is not a gptmini tokenizer file (no 'type' field)")
-    if expected_type is not None and payload["type"] != expected_type:
-        raise ValueError(f"{source} holds a {payload['type']!r} tokenizer, not {expected_type!r}")
+    payload = read_json_object(source)
+    kind = Fields(payload, source).str("type")
+    if expected_type is not None and kind != expected_type:
+        raise ValueError(f"{source} holds a {kind!r} tokenizer, not {expected_type!r}")
     return payload
+
+
+def load_fields(path: str | Path, expected_type: str) -> Fields:
+    """:func:`read_json` as typed :class:`~gptmini.fields.Fields` (errors name the file and the field)."""
+    return Fields(read_json(path, expected_type), tokenizer_path(path))
 
 
 def merge_by_rank(symbols: list[str], ranks: dict[tuple[str, str], int]) -> list[str]:

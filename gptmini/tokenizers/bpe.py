@@ -29,11 +29,13 @@ import regex
 from tqdm.auto import tqdm
 
 from .base import (
+    DEFAULT_ALLOWED,
+    DEFAULT_DISALLOWED,
     GPT2_PATTERN,
     AllowedSpecial,
+    SpecialTokenizer,
     fix_surrogates,
-    read_json,
-    resolve_special,
+    load_fields,
     split_special,
     token_label,
     write_json,
@@ -62,7 +64,7 @@ def merge_pair(ids: Sequence[int], pair: Pair, new_id: int) -> list[int]:
     return out
 
 
-class BPETokenizer:
+class BPETokenizer(SpecialTokenizer):
     """A byte-level BPE tokenizer that you train yourself.
 
     >>> tok = BPETokenizer().train(text, vocab_size=512)      # 256 bytes + 256 merges
@@ -76,7 +78,7 @@ class BPETokenizer:
 
     def __init__(self, special_tokens: Iterable[str] | None = None, pattern: str | None = GPT2_PATTERN):
         names = list(special_tokens or [])
-        if len(set(names)) != len(names) or any(not isinstance(t, str) or not t for t in names):
+        if any(not isinstance(t, str) or not t for t in names) or len(set(names)) != len(names):
             raise ValueError(f"special_tokens must be distinct non-empty strings, got {names!r}")
         self.pattern = pattern
         self._regex = regex.compile(pattern) if pattern else None
@@ -202,31 +204,28 @@ class BPETokenizer:
     def encode(
         self,
         text: str,
-        allowed_special: AllowedSpecial = frozenset(),
-        disallowed_special: AllowedSpecial = "all",
+        allowed_special: AllowedSpecial = DEFAULT_ALLOWED,
+        disallowed_special: AllowedSpecial = DEFAULT_DISALLOWED,
         max_merges: int | None = None,
     ) -> list[int]:
         """Text -> ids. ``max_merges=k`` uses only the first ``k`` merges (the merge explorer's slider).
 
         Special tokens follow tiktoken: produced only when in ``allowed_special``; by default finding one
-        in the text is an error (see :func:`resolve_special`).
+        in the text is an error (see :class:`~gptmini.tokenizers.base.SpecialTokenizer`).
         """
         if max_merges is not None and max_merges < 0:
             raise ValueError(f"max_merges must be >= 0, got {max_merges}")
         limit = self.num_merges if max_merges is None else min(max_merges, self.num_merges)
-        allowed = resolve_special(text, self.special_tokens, allowed_special, disallowed_special)
-        ids: list[int] = []
-        for piece, is_special in split_special(fix_surrogates(text), allowed):
-            if is_special:
-                ids.append(self.special_tokens[piece])
-                continue
-            for chunk in self._chunks(piece):
-                ids.extend(self._encode_chunk(chunk, limit))
-        return ids
+        return self._encode_pieces(text, allowed_special, disallowed_special, lambda p: self._encode_piece(p, limit))
 
-    def encode_ordinary(self, text: str) -> list[int]:
-        """Encode with no special-token handling at all (special strings are plain text)."""
-        return self.encode(text, disallowed_special=())
+    def _encode_ordinary(self, piece: str) -> list[int]:
+        return self._encode_piece(piece, self.num_merges)
+
+    def _encode_piece(self, piece: str, limit: int) -> list[int]:
+        ids: list[int] = []
+        for chunk in self._chunks(piece):
+            ids.extend(self._encode_chunk(chunk, limit))
+        return ids
 
     def _encode_chunk(self, chunk: str, limit: int) -> list[int]:
         full = limit == self.num_merges
@@ -272,13 +271,23 @@ class BPETokenizer:
 
     @classmethod
     def load(cls, path: str | Path) -> BPETokenizer:
-        payload = read_json(path, expected_type="bpe")
-        tok = cls(special_tokens=payload.get("special_tokens"), pattern=payload.get("pattern"))
+        """Read :meth:`save`'s JSON back; ids that are not integers, or refer to later merges, are refused."""
+        fields = load_fields(path, "bpe")
+        specials = fields.list("special_tokens", [])
+        pattern = fields.str("pattern", GPT2_PATTERN, allow_none=True)
+        try:
+            tok = cls(special_tokens=specials, pattern=pattern)
+        except (ValueError, regex.error) as err:
+            raise ValueError(f"{fields.source}: {err}") from err
         history = []
-        for rank, (a, b, count) in enumerate(payload["merges"]):
-            if not (0 <= a < 256 + rank and 0 <= b < 256 + rank):
-                raise ValueError(f"merge {rank} uses ids ({a}, {b}) that do not exist yet: corrupt file?")
-            history.append(((int(a), int(b)), 256 + rank, int(count)))
+        for rank, merge in enumerate(fields.list("merges")):
+            ok = isinstance(merge, list) and len(merge) == 3 and all(_is_int(x) and x >= 0 for x in merge)
+            if not ok:
+                raise ValueError(f"{fields.source}: merge {rank} must be [first id, second id, count], got {merge!r}")
+            a, b, count = merge
+            if not (a < 256 + rank and b < 256 + rank):
+                raise ValueError(f"{fields.source}: merge {rank} uses ids ({a}, {b}) that do not exist yet")
+            history.append(((a, b), 256 + rank, count))
         tok._set_merges(history)
         return tok
 
@@ -287,3 +296,7 @@ class BPETokenizer:
             f"BPETokenizer(vocab_size={self.vocab_size}, merges={self.num_merges}, "
             f"special_tokens={self._special_names!r})"
         )
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
-from .base import read_json, token_label, write_json
+from .base import load_fields, token_label, write_json
 
 
 class CharTokenizer:
@@ -84,8 +84,12 @@ class CharTokenizer:
 
     @classmethod
     def load(cls, path: str | Path) -> CharTokenizer:
-        payload = read_json(path, expected_type="char")
-        return cls(payload["chars"], unk=payload.get("unk"))
+        fields = load_fields(path, "char")
+        chars, unk = fields.list("chars"), fields.str("unk", None, allow_none=True)
+        try:
+            return cls(chars, unk=unk)
+        except ValueError as err:
+            raise ValueError(f"{fields.source}: {err}") from err
 
     def __repr__(self) -> str:
         return f"CharTokenizer(vocab_size={self.vocab_size}, unk={self.unk!r})"

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import regex
 
-from .base import AllowedSpecial, merge_by_rank, read_json, resolve_special, split_special, token_label, write_json
+from .base import SpecialTokenizer, load_fields, merge_by_rank, token_label, write_json
 
 WORD_END = "</w>"
 HUB_NAME = "openai-community/openai-gpt"
@@ -49,7 +49,7 @@ def read_merges(path: str | Path) -> list[tuple[str, str]]:
     return merges
 
 
-class GPT1Tokenizer:
+class GPT1Tokenizer(SpecialTokenizer):
     """GPT-1's BPE. Build it with :meth:`from_pretrained` (network, once) or :meth:`from_files`."""
 
     def __init__(
@@ -150,25 +150,12 @@ class GPT1Tokenizer:
             self.cache[word] = ids
         return ids
 
-    def encode(
-        self,
-        text: str,
-        allowed_special: AllowedSpecial = frozenset(),
-        disallowed_special: AllowedSpecial = (),
-    ) -> list[int]:
-        """Text -> ids. Added special tokens are recognised only when allowed (``allowed_special="all"``).
-
-        Unlike GPT-2, a special token's text found where it is not allowed is encoded as plain text by
-        default (``disallowed_special=()``): these tokens were added for fine-tuning, not part of GPT-1.
-        """
-        allowed = resolve_special(text, self.special_tokens, allowed_special, disallowed_special)
+    def _encode_ordinary(self, piece: str) -> list[int]:
+        """Words of ordinary text -> ids. Added special tokens (start, delimiter, extract) are recognised only
+        where ``encode`` allows them (``allowed_special="all"``), as for every tokenizer here."""
         ids: list[int] = []
-        for piece, is_special in split_special(text, allowed):
-            if is_special:
-                ids.append(self.special_tokens[piece])
-            else:
-                for word in self.words(piece):
-                    ids.extend(self._encode_word(word))
+        for word in self.words(piece):
+            ids.extend(self._encode_word(word))
         return ids
 
     def tokenize(self, text: str) -> list[str]:
@@ -210,14 +197,27 @@ class GPT1Tokenizer:
 
     @classmethod
     def load(cls, path: str | Path) -> GPT1Tokenizer:
-        payload = read_json(path, expected_type="gpt1")
-        merges = [tuple(m.split(" ")) for m in payload["merges"]]
-        return cls(
-            payload["vocab"],
-            merges,  # type: ignore[arg-type]
-            special_tokens=payload.get("special_tokens"),
-            unk_token=payload.get("unk_token", "<unk>"),
-        )
+        """Read :meth:`save`'s JSON back; ids that are not integers and malformed merges are refused."""
+        fields = load_fields(path, "gpt1")
+        vocab = fields.object("vocab")
+        for token, i in vocab.items():
+            if isinstance(i, bool) or not isinstance(i, int) or i < 0:
+                raise ValueError(f"{fields.source}: vocab[{token!r}] must be a non-negative integer id, got {i!r}")
+        if len(set(vocab.values())) != len(vocab):
+            raise ValueError(f"{fields.source}: field 'vocab' gives the same id to two tokens")
+        merges = []
+        for rank, merge in enumerate(fields.list("merges")):
+            parts = merge.split(" ") if isinstance(merge, str) else []
+            if len(parts) != 2 or not all(parts):
+                raise ValueError(f"{fields.source}: merge {rank} must be 'left right', got {merge!r}")
+            merges.append((parts[0], parts[1]))
+        specials = fields.list("special_tokens", [])
+        if not all(isinstance(t, str) and t for t in specials):
+            raise ValueError(f"{fields.source}: field 'special_tokens' must be a list of non-empty strings")
+        try:
+            return cls(vocab, merges, special_tokens=specials, unk_token=fields.str("unk_token", "<unk>"))
+        except ValueError as err:
+            raise ValueError(f"{fields.source}: {err}") from err
 
     def __repr__(self) -> str:
         return (

@@ -25,12 +25,9 @@ import regex
 
 from .base import (
     GPT2_PATTERN,
-    AllowedSpecial,
-    fix_surrogates,
+    SpecialTokenizer,
+    load_fields,
     merge_by_rank,
-    read_json,
-    resolve_special,
-    split_special,
     token_label,
     write_json,
 )
@@ -91,7 +88,7 @@ def _load_files() -> tuple[dict[str, int], dict[tuple[str, str], int]]:
     return encoder, ranks
 
 
-class GPT2Tokenizer:
+class GPT2Tokenizer(SpecialTokenizer):
     """GPT-2's byte-level BPE (50,257 ids; ``<|endoftext|>`` = 50256), loaded offline.
 
     ``encode`` mirrors ``tiktoken``: ``allowed_special`` / ``disallowed_special`` have the same meaning
@@ -146,28 +143,17 @@ class GPT2Tokenizer:
             self.cache[chunk] = ids
         return ids
 
-    def encode(
-        self,
-        text: str,
-        allowed_special: AllowedSpecial = frozenset(),
-        disallowed_special: AllowedSpecial = "all",
-    ) -> list[int]:
-        """Text -> ids, exactly as ``tiktoken``'s GPT-2 encoding does (same special-token rules)."""
-        allowed = resolve_special(text, self.special_tokens, allowed_special, disallowed_special)
+    def _encode_resolved(self, text: str, allowed: frozenset[str], encode_ordinary) -> list[int]:
+        """``fast=True``: tiktoken's compiled code on the same vocabulary, with the same special tokens allowed."""
         if self.fast:
             return self.tiktoken().encode(text, allowed_special=allowed, disallowed_special=())
-        ids: list[int] = []
-        for piece, is_special in split_special(fix_surrogates(text), allowed):
-            if is_special:
-                ids.append(self.special_tokens[piece])
-            else:
-                for chunk in self.pattern.findall(piece):
-                    ids.extend(self.encode_chunk(chunk))
-        return ids
+        return super()._encode_resolved(text, allowed, encode_ordinary)
 
-    def encode_ordinary(self, text: str) -> list[int]:
-        """Encode with no special-token handling (``<|endoftext|>`` is plain text)."""
-        return self.encode(text, disallowed_special=())
+    def _encode_ordinary(self, piece: str) -> list[int]:
+        ids: list[int] = []
+        for chunk in self.pattern.findall(piece):
+            ids.extend(self.encode_chunk(chunk))
+        return ids
 
     # ------------------------------------------------------------------------------------ decoding
     def decode_bytes(self, ids: Iterable[int]) -> bytes:
@@ -219,8 +205,7 @@ class GPT2Tokenizer:
 
     @classmethod
     def load(cls, path: str | Path) -> GPT2Tokenizer:
-        payload = read_json(path, expected_type="gpt2")
-        return cls(fast=bool(payload.get("fast", False)))
+        return cls(fast=load_fields(path, "gpt2").bool("fast", False))
 
     def __repr__(self) -> str:
         return f"GPT2Tokenizer(vocab_size={self.vocab_size}, fast={self.fast})"

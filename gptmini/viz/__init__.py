@@ -8,8 +8,6 @@ from .attention import AttentionExplorer, attention_explorer
 from .bertviz import bertviz_inputs, cdn_reachable, show_bertviz
 from .bpe import BPEExplorer, bpe_explorer
 from .plots import (
-    count_params,
-    flops,
     model_size_table,
     pca_2d,
     plot_attention_mask,
@@ -29,9 +27,7 @@ __all__ = [
     "bertviz_inputs",
     "bpe_explorer",
     "cdn_reachable",
-    "count_params",
     "filter_stages",
-    "flops",
     "model_size_table",
     "pca_2d",
     "plot_attention_mask",
@@ -40,4 +36,18 @@ __all__ = [
     "plot_losses",
     "sampling_explorer",
     "show_bertviz",
+]
+
+# Notebook 11, inside the model: what heads do (gallery), whether they matter (ablation), what layers predict.
+from .ablation import AblationExplorer, ablation_explorer  # noqa: E402
+from .heads import HeadGallery, head_gallery  # noqa: E402
+from .lens import LogitLensTable, logit_lens_table  # noqa: E402
+
+__all__ += [
+    "AblationExplorer",
+    "HeadGallery",
+    "LogitLensTable",
+    "ablation_explorer",
+    "head_gallery",
+    "logit_lens_table",
 ]

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..config import GPTConfig
+from ..sizes import count_params, flops
 from ._render import FONT, as_numpy, attention_heatmap, new_figure, show_labels
 
 # ---------------------------------------------------------------------------------------- embeddings
@@ -183,25 +184,6 @@ def plot_attention_weights(weights, labels: Sequence[str] | None = None, title: 
 
 
 # ---------------------------------------------------------------------------------- sizes and compute
-def count_params(config: GPTConfig) -> int:
-    """Parameters of ``GPT(config)`` by formula (the output layer shares the token table, so it adds none)."""
-    c, v, t, f = config.n_embd, config.vocab_size, config.block_size, config.mlp_size
-    b = 1 if config.bias else 0
-    norm = c * (1 + b)  # LayerNorm: a scale, and a shift when bias=True
-    attention = c * 3 * c + b * 3 * c + c * c + b * c
-    mlp = c * f + b * f + f * c + b * c
-    block = attention + mlp + 2 * norm
-    final_norm = norm if config.norm == "pre" else 0
-    return v * c + t * c + config.n_layer * block + final_norm
-
-
-def flops(n_params: float, n_tokens: float) -> float:
-    """Training compute ≈ 6 · N · D: per token, 2N for the forward pass and 4N for the backward pass."""
-    if n_params <= 0 or n_tokens <= 0:
-        raise ValueError(f"n_params and n_tokens must be positive, got {n_params} and {n_tokens}")
-    return 6.0 * float(n_params) * float(n_tokens)
-
-
 def human(n: float) -> str:
     """124439808 -> '124.4M'; 3.14e23 -> '3.14e+23' (counts a reader can compare at a glance)."""
     if n >= 1e15:

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ..generate import apply_temperature, sample_next, top_k_filter, top_p_filter
+from ..utils import eval_mode
 from ._render import FONT, HIGHLIGHT, axes_at, error_html, image_widget, new_figure, show_labels, text_inches, to_png
 
 KEPT_COLOR = "#1f77b4"
@@ -144,13 +145,8 @@ class SamplingExplorer(widgets.VBox):
     def _set_ids(self, ids: list[int], draw: bool = True) -> None:
         self.ids = ids
         window = torch.tensor([ids[-self.model.config.block_size :]], dtype=torch.long, device=self.model.device)
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            with torch.no_grad():
-                logits, _ = self.model(window)
-        finally:
-            self.model.train(was_training)
+        with eval_mode(self.model), torch.no_grad():
+            logits, _ = self.model(window)
         self._logits = logits[0, -1].detach().to("cpu", torch.float32)
         self._show_text(self.tokenizer.decode(ids))
         if draw:

@@ -1,0 +1,122 @@
+"""Check helpers for notebook 11: the previous-token and induction scores of one attention head.
+
+The learner writes each score for one head's (T, T) attention pattern; the check compares it with
+:mod:`gptmini.inspect.scores` on patterns where the usual slips give different numbers (the main diagonal
+instead of the one below it, counting query 0, the duplicate token instead of the one after it, the whole
+sequence instead of its second copy) and names the slip when the answer matches one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from ._report import CheckResult, call_learner, combine, compare_values, failed, require_callable
+
+__all__ = ["check_previous_token_score", "check_induction_score"]
+
+
+def _causal_softmax(scores: torch.Tensor) -> torch.Tensor:
+    t = scores.shape[-1]
+    mask = torch.ones(t, t, dtype=torch.bool).tril()
+    return scores.masked_fill(~mask, float("-inf")).softmax(-1)
+
+
+def _test_patterns(t: int, seed: int = 0) -> list[tuple[str, torch.Tensor]]:
+    """Random causal patterns (every diagonal different) and a sharp one, so slips change the answer."""
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    for k, scale in enumerate((1.0, 3.0)):
+        out.append((f"a random {t}x{t} pattern #{k + 1}", _causal_softmax(scale * torch.randn(t, t, generator=gen))))
+    return out
+
+
+def _as_float(value: Any) -> Any:
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return float(value)
+    return value
+
+
+def _diagnose(got: Any, slips: dict[str, float]) -> str | None:
+    if not isinstance(got, (int, float)):
+        return None
+    for hint, value in slips.items():
+        if abs(got - value) <= 1e-6 * max(1.0, abs(value)):
+            return hint
+    return None
+
+
+def check_previous_token_score(score_fn: Callable[[torch.Tensor], Any]) -> CheckResult:
+    """``score_fn(pattern)`` for a (T, T) pattern: the mean weight on key i - 1 over queries i = 1..T-1."""
+    from ..inspect.scores import previous_token_score
+
+    require_callable(score_fn, "score_fn", "check_previous_token_score")
+    results = []
+    for what, pattern in _test_patterns(10):
+        name = f"previous-token score of {what}"
+        value, error = call_learner(name, score_fn, pattern.clone())
+        if error is not None:
+            return error
+        got, expected = _as_float(value), float(previous_token_score(pattern))
+        rows = torch.arange(1, pattern.shape[0])
+        slips = {
+            "that is the main diagonal (each token on itself): use the one below it, pattern[i, i - 1]": float(
+                pattern.diagonal().mean()
+            ),
+            "query 0 has no previous token; average over queries 1..T-1 only": float(
+                pattern.diagonal(-1).sum() / pattern.shape[0]
+            ),
+            "that is the diagonal above the main one, which the causal mask makes 0: look one step back, not "
+            "forward": 0.0,
+            "a sum, not a mean: divide by the number of queries (T - 1)": float(pattern[rows, rows - 1].sum()),
+        }
+        results.append(compare_values(name, got, expected, hint=_diagnose(got, slips)))
+    return combine("check_previous_token_score", results)
+
+
+def check_induction_score(score_fn: Callable[[torch.Tensor, int], Any]) -> CheckResult:
+    """``score_fn(pattern, n)`` for a (2n, 2n) pattern of n tokens repeated twice: mean weight from each query
+    i of the second copy (i = n..2n-1) on key i - n + 1, the token after the earlier occurrence."""
+    from ..inspect.scores import induction_score
+
+    require_callable(score_fn, "score_fn", "check_induction_score")
+    results = []
+    n = 6
+    for what, pattern in _test_patterns(2 * n, seed=1):
+        name = f"induction score of {what} (n = {n})"
+        value, error = call_learner(name, score_fn, pattern.clone(), n)
+        if error is not None:
+            return error
+        got, expected = _as_float(value), float(induction_score(pattern, n))
+        second = torch.arange(n, 2 * n)
+        slips = {
+            "that is key i - n, the earlier copy of the same token (a duplicate-token head): the induction "
+            "head looks one step further, at i - n + 1": float(pattern[second, second - n].mean()),
+            "that is key i - n + 2: one step too far; the token *after* the earlier copy is at i - n + 1": float(
+                pattern[second[:-1], second[:-1] - n + 2].mean()
+            ),
+            "average over the second copy only (queries n..2n-1); the first copy has nothing to look back at": float(
+                pattern.diagonal(-(n - 1))[: 2 * n].mean()
+            ),
+            "that is the main diagonal (each token on itself): the induction target is n - 1 below it": float(
+                pattern[second, second].mean()
+            ),
+        }
+        if isinstance(got, (int, float)) and abs(got - float(pattern[second[1:], second[1:] - n + 1].mean())) < 1e-9:
+            slips = {"start at query n, the first token of the second copy (its target is key 1)": got}
+        results.append(compare_values(name, got, expected, hint=_diagnose(got, slips)))
+    if not all(results):
+        return combine("check_induction_score", results)
+    # a sharp induction pattern must score 1: catches answers that only happen to agree on random patterns
+    sharp = torch.zeros(2 * n, 2 * n)
+    sharp[:n, 0] = 1.0
+    for i in range(n, 2 * n):
+        sharp[i, i - n + 1] = 1.0
+    value, error = call_learner("induction score of a perfect induction head", score_fn, sharp.clone(), n)
+    if error is not None:
+        return error
+    if _as_float(value) != 1.0 and not (isinstance(_as_float(value), float) and abs(_as_float(value) - 1) < 1e-6):
+        results.append(failed("induction score of a perfect induction head", f"is {value!r}, expected 1.0"))
+    return combine("check_induction_score", results)

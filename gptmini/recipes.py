@@ -1,0 +1,153 @@
+"""The classroom recipes: one name gives the tokenizer, the model's shape, the data and the training config.
+
+The command line (``python -m gptmini train --preset NAME``), the notebooks' fallbacks
+(:func:`gptmini.course.course_model`, :func:`gptmini.course.finetune_base_model`) and the benchmarks all
+build their models here, so the same name always means the same model trained the same way.
+
+Every recipe reads the bundled Shakespeare (no download) and keeps the last 10 % of its tokens for
+validation (a split by position, the same on every machine).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+
+from .config import GPTConfig
+from .train import TrainConfig
+
+VAL_FRACTION = 0.1
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A named way to make a classroom model; ``train`` lists only what differs from :class:`TrainConfig`."""
+
+    description: str
+    model_preset: str  # a GPTConfig preset ...
+    model: dict[str, Any] = field(default_factory=dict)  # ... with these changes
+    tokenizer: Literal["char", "bpe"] = "char"
+    text: Literal["all", "train_plays"] = "all"  # train_plays: the plays fine-tuning tasks do not test on
+    max_chars: int | None = None  # None: the whole text
+    train: dict[str, Any] = field(default_factory=dict)
+
+
+RECIPES: dict[str, Recipe] = {
+    # The defaults of TrainConfig are this recipe: 2000 steps of 12 x 64 characters (minutes on a CPU).
+    "shakespeare-char": Recipe("characters, GPT-2's pre-LN, 4 x 128", "shakespeare-char"),
+    # Notebook 05's GPT-1 (post-LN), trained the same way; `python -m gptmini train --preset gpt1-shakespeare`
+    # writes the checkpoint notebooks 00, 03, 04, 09 and 10 look for, so a teacher can prepare it before class.
+    "gpt1-shakespeare": Recipe("characters, GPT-1's post-LN, 4 x 128 (notebook 05)", "gpt1-shakespeare"),
+    # BPE tokens carry ~3-4 characters each, so fewer steps of 128-token windows see as much text.
+    "shakespeare-bpe": Recipe(
+        "a 1,024-token BPE, pre-LN, 4 x 192", "shakespeare-bpe", tokenizer="bpe", train=dict(max_iters=1500)
+    ),
+    # Tests and GPTMINI_MODE=fast: seconds.
+    "tiny": Recipe(
+        "characters of the first 200,000 characters, 2 x 32 (seconds)",
+        "tiny",
+        max_chars=200_000,
+        train=dict(
+            batch_size=8,
+            max_iters=100,
+            learning_rate=3e-3,
+            min_lr=3e-4,
+            warmup_iters=10,
+            eval_interval=50,
+            eval_iters=5,
+        ),
+    ),  # fmt: skip
+    # The quick stand-in for notebook 05's model that notebooks 00, 03, 04, 09 and 10 train when it is missing.
+    "gpt1-char-2x64": Recipe(
+        "characters, GPT-1's post-LN, 2 x 64 (a quick stand-in for gpt1-shakespeare)",
+        "gpt1-shakespeare",
+        model=dict(n_layer=2, n_embd=64, name="gpt1-char-2x64"),
+        train=dict(eval_iters=5),
+    ),
+    # Notebook 07's base model: GPT-1 read BPE tokens, and 64 of them hold four or five lines (pairs of lines
+    # are what the tasks are about). Pre-LN trains reliably at a high learning rate in few steps.
+    "gpt1-bpe-train-plays": Recipe(
+        "a 1,024-token BPE of the 28 training plays, pre-LN, 4 x 128 (notebook 07's base model)",
+        "shakespeare-bpe",
+        model=dict(block_size=64, n_head=4, n_embd=128, name="gpt1-bpe-train-plays"),
+        tokenizer="bpe",
+        text="train_plays",
+        train=dict(batch_size=32, max_iters=1500, learning_rate=3e-3, min_lr=3e-4, eval_iters=8),
+    ),
+}
+
+
+def _recipe(name: str) -> Recipe:
+    if name not in RECIPES:
+        raise ValueError(f"Unknown training preset {name!r}. Valid presets: {', '.join(RECIPES)}")
+    return RECIPES[name]
+
+
+def train_config(name: str, **overrides: Any) -> TrainConfig:
+    """The recipe's :class:`TrainConfig`; ``overrides`` change fields.
+
+    A shorter run than the recipe's (``max_iters`` given, ``warmup_iters`` not) warms up over at most a
+    tenth of its steps, so that it does not spend most of its time warming up.
+    """
+    fields = {**_recipe(name).train, **overrides}
+    if "max_iters" in overrides and "warmup_iters" not in overrides:
+        default = fields.get("warmup_iters", TrainConfig.warmup_iters)
+        fields["warmup_iters"] = min(default, max(1, overrides["max_iters"] // 10))
+    return TrainConfig(**fields)
+
+
+def model_config(name: str, vocab_size: int, **overrides: Any) -> GPTConfig:
+    """The recipe's :class:`GPTConfig` for a tokenizer of ``vocab_size`` ids."""
+    recipe = _recipe(name)
+    fields = {**recipe.model, "vocab_size": vocab_size, **overrides}
+    return GPTConfig.preset(recipe.model_preset).replace(**fields)
+
+
+def recipe_text(name: str, max_chars: int | None = None) -> str:
+    """The text a recipe trains on (cut to ``max_chars`` if given, e.g. for tests)."""
+    from .data import shakespeare, shakespeare_plays
+
+    recipe = _recipe(name)
+    if recipe.text == "train_plays":
+        from .tasks import split_plays
+
+        train_plays, _ = split_plays(shakespeare_plays())
+        text = "\n\n".join(play.text for play in train_plays)
+    else:
+        text = shakespeare()
+    limit = min(x for x in (max_chars, recipe.max_chars, len(text)) if x is not None)
+    return text[:limit]
+
+
+@dataclass
+class Prepared:
+    """Everything a recipe needs before training: tokenizer, model shape, token ids and training config."""
+
+    tokenizer: Any
+    model_config: GPTConfig
+    train_ids: torch.Tensor
+    val_ids: torch.Tensor
+    train_config: TrainConfig
+
+
+def prepare(name: str, *, max_chars: int | None = None, show_progress: bool = False, **overrides: Any) -> Prepared:
+    """Build a recipe's tokenizer and data; ``overrides`` are :class:`TrainConfig` fields.
+
+    ``shakespeare-bpe`` and ``gpt1-bpe-train-plays`` train their 1,024-token BPE on the text first
+    (seconds to a minute); the others use one id per character.
+    """
+    from .data import encode_corpus, train_val_split
+    from .tokenizers import BPETokenizer, CharTokenizer
+
+    recipe = _recipe(name)
+    text = recipe_text(name, max_chars)
+    if recipe.tokenizer == "bpe":
+        vocab = GPTConfig.preset(recipe.model_preset).vocab_size
+        tokenizer = BPETokenizer().train(text, vocab_size=vocab, progress=show_progress)
+    else:
+        tokenizer = CharTokenizer.from_text(text)
+    train_ids, val_ids = train_val_split(encode_corpus(tokenizer, text), VAL_FRACTION)
+    config = model_config(name, tokenizer.vocab_size)
+    return Prepared(tokenizer, config, train_ids, val_ids, train_config(name, **overrides))
