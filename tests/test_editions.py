@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -298,3 +301,30 @@ def test_package_versions_pass_their_checks():
 def test_the_converted_notebooks_carry_markers_and_no_details():
     marked = {p.name for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb") if editions.BEGIN in p.read_text(encoding="utf-8")}
     assert set(CONVERTED) <= marked  # tests/test_notebooks.py runs both editions of every marked notebook
+
+
+def test_not_yet_is_one_falsy_line_and_wins_over_a_combined_verdict(capsys):
+    from gptmini.checks import check_residual_init, check_top_k, combine, not_yet, passed
+
+    result = check_residual_init(lambda n_layer: None)  # a stub that returns nothing
+    assert not result and result.pending
+    result = check_top_k(lambda logits, k: (_ for _ in ()).throw(NotImplementedError()))  # a stub that raises
+    assert not result and result.pending and "still a stub" in result.message
+    capsys.readouterr()
+    merged = combine("two parts", [passed("part one"), not_yet("part two")])
+    assert merged.pending and capsys.readouterr().out.count("\n") == 2  # no third, combined line
+
+
+def test_the_module_runs_as_a_command(tmp_path):
+    src = tmp_path / "teacher"
+    src.mkdir()
+    nbformat.write(new_notebook(cells=[new_code_cell(CELL)]), src / "01_demo.ipynb")
+    done = subprocess.run(
+        [sys.executable, "-m", "gptmini.editions", "student", str(tmp_path / "out"), "--from", str(src)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out" / "01_demo.ipynb").exists() and (tmp_path / "out" / "solutions" / "01_demo.md").exists()
