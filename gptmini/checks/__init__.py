@@ -2,12 +2,16 @@
 
 Every check prints one friendly line per comparison ("✅ … matches gptmini" / "❌ … differs: first
 difference at …") and returns a :class:`CheckResult` that is truthy when it passed. A wrong answer never
-raises, so the notebook keeps going; only misuse (wrong kind of argument) raises.
+raises, so the notebook keeps going; only misuse (wrong kind of argument) raises. An exercise not written
+yet says "⏳ not yet: …" instead, and ``package_version(name)`` gives the package's version to go on with.
 
 ``from gptmini.checks import *`` brings in every ``check_…`` helper of the course.
 """
 
-from ._report import CheckResult, combine, compare_tensors, compare_values, failed, passed
+from ._report import CheckResult, combine, compare_tensors, compare_values, failed, not_yet, passed
+from .exercises import *  # noqa: F403
+from .exercises import __all__ as _exercises_all
+from .fallbacks import package_version
 from .part1 import *  # noqa: F403
 from .part1 import __all__ as _part1_all
 from .part2 import *  # noqa: F403
@@ -21,8 +25,11 @@ __all__ = [
     "compare_tensors",
     "compare_values",
     "failed",
+    "not_yet",
     "passed",
+    "package_version",
     *_part1_all,
     *_part2_all,
+    *_exercises_all,
     *_part3_all,
 ]

@@ -1,7 +1,10 @@
 """Shared machinery of the ``check_…`` helpers: compare a learner's answer with gptmini's and say so kindly.
 
 A check never raises because an answer is wrong: the notebook must keep going, so it prints one line
-("✅ … matches gptmini" or "❌ … differs: …") and returns a falsy :class:`CheckResult`. It raises only
+("✅ … matches gptmini" or "❌ … differs: …") and returns a falsy :class:`CheckResult`. An exercise not
+written yet (a stub of the student edition: a ``None`` answer, or a body that raises NotImplementedError)
+is not a mistake: its check prints one "⏳ not yet: …" line, returns a falsy result marked ``pending``,
+and the notebook goes on with the package's version. It raises only
 when it is *used* wrongly (e.g. given a string where a function was expected), because that is a bug in
 the cell that calls it, not in the learner's idea.
 """
@@ -19,15 +22,18 @@ __all__ = [
     "CheckResult",
     "passed",
     "failed",
+    "not_yet",
     "compare_tensors",
     "compare_values",
     "combine",
     "call_learner",
+    "call_answer",
     "require_callable",
 ]
 
-PASS, FAIL = "✅", "❌"
+PASS, FAIL, PENDING = "✅", "❌", "⏳"
 NONE_MESSAGE = "is None: no answer yet (replace the None), or a function forgot to `return` its result"
+STUB_MESSAGE = "is still a stub (it raises NotImplementedError): write its body; the rest of the notebook runs anyway"
 
 
 class CheckResult:
@@ -37,10 +43,11 @@ class CheckResult:
     expression of a cell) does not repeat it, but a later ``result`` in another cell shows it once more.
     """
 
-    def __init__(self, ok: bool, message: str, details: Sequence[CheckResult] = ()) -> None:
+    def __init__(self, ok: bool, message: str, details: Sequence[CheckResult] = (), pending: bool = False) -> None:
         self.passed = bool(ok)
         self.message = message
         self.details = list(details)
+        self.pending = pending  # True: the exercise is not written yet (not a wrong answer)
         self._just_printed = False
 
     def __bool__(self) -> bool:
@@ -77,6 +84,18 @@ def failed(what: str, detail: str, hint: str | None = None, show: bool = True) -
     if hint:
         message += f" (hint: {hint})"
     result = CheckResult(False, message)
+    return result.show() if show else result
+
+
+def not_yet(what: str, detail: str = NONE_MESSAGE, hint: str | None = None, show: bool = True) -> CheckResult:
+    """An unwritten exercise: one "⏳ not yet: <what> <detail>" line, a falsy result with ``pending`` set.
+
+    Falsy, so ``if not check_…(…)`` switches to the package's version and the notebook runs on.
+    """
+    message = f"{PENDING} not yet: {what} {detail}"
+    if hint:
+        message += f" (hint: {hint})"
+    result = CheckResult(False, message, pending=True)
     return result.show() if show else result
 
 
@@ -123,7 +142,7 @@ def compare_tensors(
     if exp is None:
         raise TypeError(f"compare_tensors: expected must be tensor-like, got {type(expected).__name__}")
     if got is None:
-        return failed(name, NONE_MESSAGE, hint, show)
+        return not_yet(name, NONE_MESSAGE, hint, show)
     tensor = _as_tensor(got, name)
     if tensor is None:
         return failed(name, f"should be a tensor of shape {tuple(exp.shape)}, got a {type(got).__name__}", hint, show)
@@ -179,7 +198,7 @@ def compare_values(
     if isinstance(got, torch.Tensor) and got.numel() == 1 and not isinstance(expected, torch.Tensor):
         got = got.item()
     if got is None and expected is not None:
-        return failed(name, NONE_MESSAGE, hint, show)
+        return not_yet(name, NONE_MESSAGE, hint, show)
     if isinstance(expected, float) or isinstance(got, float):
         if isinstance(got, (int, float)) and isinstance(expected, (int, float)):
             if math.isclose(float(got), float(expected), rel_tol=1e-6, abs_tol=1e-9):
@@ -228,6 +247,9 @@ def compare_values(
 def combine(what: str, results: Iterable[CheckResult], show: bool = True) -> CheckResult:
     """One verdict for several sub-checks (which have printed their own lines already)."""
     results = list(results)
+    pending = next((r for r in results if r.pending), None)
+    if pending is not None:  # an unwritten exercise: its one "not yet" line has been printed already
+        return pending
     ok = all(results)
     n_ok = sum(bool(r) for r in results)
     if ok:
@@ -241,10 +263,13 @@ def combine(what: str, results: Iterable[CheckResult], show: bool = True) -> Che
 def call_learner(what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, CheckResult | None]:
     """Run the learner's function; an exception becomes a failing result (with its last line), not a crash.
 
-    Returns ``(value, None)`` on success and ``(None, failing result)`` when ``fn`` raised.
+    Returns ``(value, None)`` on success and ``(None, failing result)`` when ``fn`` raised. A
+    NotImplementedError is a stub of the student edition: a "not yet" result, not a failure.
     """
     try:
         return fn(*args, **kwargs), None
+    except NotImplementedError:
+        return None, not_yet(what, STUB_MESSAGE)
     except Exception as err:  # the learner's code may fail in any way; report it and keep the notebook alive
         frames = traceback.extract_tb(err.__traceback__)
         where = ""
@@ -252,6 +277,14 @@ def call_learner(what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -
             last = frames[-1]
             where = f" (in {last.name}, line {last.lineno}: {(last.line or '').strip()[:80]})"
         return None, failed(what, f"raised {type(err).__name__}: {err}{where}")
+
+
+def call_answer(what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, CheckResult | None]:
+    """:func:`call_learner` for a function that must return an answer: ``None`` back is "not yet", too."""
+    value, error = call_learner(what, fn, *args, **kwargs)
+    if error is None and value is None:
+        return None, not_yet(what)
+    return value, error
 
 
 def require_callable(value: Any, argument: str, check: str) -> None:

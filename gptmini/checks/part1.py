@@ -29,6 +29,7 @@ from ._report import (
     compare_tensors,
     compare_values,
     failed,
+    not_yet,
     passed,
     require_callable,
 )
@@ -121,7 +122,7 @@ def check_pairs(pairs: Sequence[tuple[Sequence[int], int]], chunk: Sequence[int]
         raise ValueError("check_pairs(pairs, chunk): chunk needs at least 2 ids (one context, one next token)")
     expected = [(chunk[: t + 1], chunk[t + 1]) for t in range(len(chunk) - 1)]
     if pairs is None:
-        return failed("pairs", NONE_MESSAGE)
+        return not_yet("pairs", NONE_MESSAGE)
     if not isinstance(pairs, (list, tuple)):
         return failed("pairs", f"should be a list of (context, next) tuples, got a {type(pairs).__name__}")
     got = []
@@ -152,7 +153,7 @@ def check_batch(x: torch.Tensor, y: torch.Tensor, data: torch.Tensor, block_size
         data = torch.as_tensor(data, dtype=torch.long)
     for name, value in (("x", x), ("y", y)):
         if value is None:
-            return failed(name, NONE_MESSAGE)
+            return not_yet(name, NONE_MESSAGE)
         if not isinstance(value, torch.Tensor):
             return failed(name, f"should be a torch tensor of shape (batch, block_size), got a {type(value).__name__}")
         if value.dim() != 2:
@@ -229,7 +230,7 @@ def check_lm_loss(loss_fn: Callable[[torch.Tensor, torch.Tensor], Any]) -> Check
     if error is not None:
         return error
     if got is None:
-        return failed("loss", NONE_MESSAGE)
+        return not_yet("loss", NONE_MESSAGE)
     if isinstance(got, torch.Tensor) and got.numel() != 1:
         return failed(
             "loss", f"should be a single number, got a tensor of shape {tuple(got.shape)}", hint="take the .mean()"
@@ -275,7 +276,7 @@ def check_causal_mask(mask: torch.Tensor, T: int | None = None) -> CheckResult:
     Both conventions are accepted: a boolean "allowed" mask, or an additive float mask of 0 / -inf.
     """
     if mask is None:
-        return failed("mask", NONE_MESSAGE)
+        return not_yet("mask", NONE_MESSAGE)
     if not isinstance(mask, torch.Tensor):
         return failed("mask", f"should be a (T, T) tensor, got a {type(mask).__name__}")
     if mask.dim() != 2 or mask.size(0) != mask.size(1):
@@ -318,7 +319,7 @@ def check_window_mask(window_mask: Callable[[int, int], torch.Tensor]) -> CheckR
         if error is not None:
             return error
         if got is None:
-            return failed(f"window_mask({t}, {w})", NONE_MESSAGE)
+            return not_yet(f"window_mask({t}, {w})", NONE_MESSAGE)
         if not isinstance(got, torch.Tensor) or got.shape != (t, t):
             shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
             return failed(f"window_mask({t}, {w})", f"should be a ({t}, {t}) tensor, got {shape}")
@@ -708,7 +709,7 @@ def check_gpt_loss(L1: Any, model: GPT, x: torch.Tensor, y: torch.Tensor) -> Che
     n = y.numel()
     expected = -float(loss) * n
     if L1 is None:
-        return failed("L1", NONE_MESSAGE)
+        return not_yet("L1", NONE_MESSAGE)
     if isinstance(L1, torch.Tensor):
         if L1.numel() != 1:
             return failed(

@@ -15,11 +15,12 @@ import torch
 
 from ._report import (
     CheckResult,
-    call_learner,
+    call_answer,
     combine,
     compare_tensors,
     compare_values,
     failed,
+    not_yet,
     passed,
     require_callable,
 )
@@ -101,7 +102,7 @@ def check_bpe_merges(train_fn: Callable[[str, int], Any], num_merges: int = 6) -
     results = []
     for text in BPE_TEXTS:
         what = f"merges for {text!r}"
-        value, error = call_learner(what, train_fn, text, num_merges)
+        value, error = call_answer(what, train_fn, text, num_merges)
         if error is not None:
             return error
         got = _as_merge_list(value)
@@ -173,7 +174,7 @@ def check_bpe_encode(encode_fn: Callable[[str, dict], Sequence[int]]) -> CheckRe
     results = []
     for text in ("to be or not", "the question is the rest", "that is that", "zebra"):
         what = f"encode({text!r})"
-        value, error = call_learner(what, encode_fn, text, dict(tok.merges))
+        value, error = call_answer(what, encode_fn, text, dict(tok.merges))
         if error is not None:
             return error
         got = list(value) if isinstance(value, (list, tuple)) else value
@@ -199,17 +200,25 @@ GPT2_SPLIT_TEXTS = (
 )
 
 
-def check_gpt2_split(split_fn: Callable[[str], Sequence[str]]) -> CheckResult:
-    """``split_fn(text)`` must cut text into the same chunks as GPT-2's pattern."""
+def check_gpt2_split(split_fn: Callable[[str], Sequence[str]] | str | None) -> CheckResult:
+    """``split_fn(text)`` must cut text into the same chunks as GPT-2's pattern.
+
+    A regex pattern (a string) may be given instead of a function: it splits with ``regex.findall``.
+    """
     import regex
 
     from ..tokenizers import GPT2_PATTERN
 
+    if split_fn is None:
+        return not_yet("the pattern")
+    if isinstance(split_fn, str):
+        pattern = split_fn
+        split_fn = lambda text: regex.findall(pattern, text)  # noqa: E731
     require_callable(split_fn, "split_fn", "check_gpt2_split")
     results = []
     for text in GPT2_SPLIT_TEXTS:
         what = f"split({text!r})"
-        value, error = call_learner(what, split_fn, text)
+        value, error = call_answer(what, split_fn, text)
         if error is not None:
             return error
         expected = regex.findall(GPT2_PATTERN, text)
@@ -252,7 +261,7 @@ def check_classification_transform(transform_fn: Callable[..., Any]) -> CheckRes
     for text_ids, base in (([5, 6, 7], 100), ([42], 7), (list(range(10, 30)), 64)):
         special = SpecialTokens.for_vocab(base)
         what = f"classification input for {text_ids[:4]}{'...' if len(text_ids) > 4 else ''}"
-        value, error = call_learner(what, transform_fn, list(text_ids), special)
+        value, error = call_answer(what, transform_fn, list(text_ids), special)
         if error is not None:
             return error
         got = _ids_of(value)
@@ -278,7 +287,7 @@ def check_entailment_transform(transform_fn: Callable[..., Any]) -> CheckResult:
     results = []
     for premise, hypothesis in (([5, 6], [7, 8, 9]), ([11], [12]), ([1, 2, 3, 4], [5])):
         what = f"entailment input for {premise} / {hypothesis}"
-        value, error = call_learner(what, transform_fn, list(premise), list(hypothesis), special)
+        value, error = call_answer(what, transform_fn, list(premise), list(hypothesis), special)
         if error is not None:
             return error
         got = _ids_of(value)
@@ -310,7 +319,7 @@ def check_l3_loss(l3_fn: Callable[..., Any]) -> CheckResult:
     results = []
     for lam in (0.5, 0.0, 2.0):
         what = f"L3 with λ={lam}"
-        value, error = call_learner(what, l3_fn, class_logits, labels, lm_loss, lam)
+        value, error = call_answer(what, l3_fn, class_logits, labels, lm_loss, lam)
         if error is not None:
             return error
         if isinstance(value, tuple):
@@ -350,7 +359,7 @@ def check_pre_ln_block(forward_fn: Callable[[torch.nn.Module, torch.Tensor], tor
     x = torch.randn(2, 5, 16) * 3 + 1
     what = "your pre-LN block"
     with torch.no_grad():
-        value, error = call_learner(what, forward_fn, block, x)
+        value, error = call_answer(what, forward_fn, block, x)
         if error is not None:
             return error
         if isinstance(value, tuple):
@@ -386,7 +395,7 @@ def check_residual_init(std_fn: Callable[[int], float]) -> CheckResult:
     results = []
     for n_layer in (1, 4, 12, 48):
         what = f"residual init std for n_layer={n_layer}"
-        value, error = call_learner(what, std_fn, n_layer)
+        value, error = call_answer(what, std_fn, n_layer)
         if error is not None:
             return error
         expected = 0.02 / math.sqrt(2 * n_layer)
@@ -447,7 +456,7 @@ def check_temperature(temperature_fn: Callable[[torch.Tensor, float], torch.Tens
     logits = _test_logits()[0]
     for t in (0.5, 1.0, 2.0):
         what = f"temperature {t}"
-        value, error = call_learner(what, temperature_fn, logits.clone(), t)
+        value, error = call_answer(what, temperature_fn, logits.clone(), t)
         if error is not None:
             return error
         expected = apply_temperature(logits, t)
@@ -470,7 +479,7 @@ def check_top_k(top_k_fn: Callable[[torch.Tensor, int], torch.Tensor]) -> CheckR
     for logits in _test_logits():
         for k in (1, 3, 5):
             what = f"top-k with k={k} on logits of shape {tuple(logits.shape)}"
-            value, error = call_learner(what, top_k_fn, logits.clone(), k)
+            value, error = call_answer(what, top_k_fn, logits.clone(), k)
             if error is not None:
                 return error
             expected = top_k_filter(logits, k)
@@ -499,7 +508,7 @@ def check_top_p(top_p_fn: Callable[[torch.Tensor, float], torch.Tensor]) -> Chec
     for logits in _test_logits():
         for p in (0.5, 0.9, 0.99):
             what = f"top-p with p={p} on logits of shape {tuple(logits.shape)}"
-            value, error = call_learner(what, top_p_fn, logits.clone(), p)
+            value, error = call_answer(what, top_p_fn, logits.clone(), p)
             if error is not None:
                 return error
             expected = top_p_filter(logits, p)
@@ -543,7 +552,7 @@ def check_greedy_decode(
     results = []
     for name, m, ids in cases:
         what = f"greedy decoding of {steps} tokens with {name}"
-        value, error = call_learner(what, decode_fn, m, list(ids), steps)
+        value, error = call_answer(what, decode_fn, m, list(ids), steps)
         if error is not None:
             return error
         expected = m.generate(list(ids), steps, temperature=0)
@@ -576,7 +585,7 @@ def check_continuation_logprob(logprob_fn: Callable[..., float], model) -> Check
         context = torch.randint(vocab, (n_ctx,), generator=g).tolist()
         continuation = torch.randint(vocab, (n_cont,), generator=g).tolist()
         what = f"log P(continuation) with {n_ctx} context and {n_cont} continuation tokens"
-        value, error = call_learner(what, logprob_fn, model, list(context), list(continuation))
+        value, error = call_answer(what, logprob_fn, model, list(context), list(continuation))
         if error is not None:
             return error
         expected = zeroshot.score_continuations(model, [context], [continuation])[0].logprob
@@ -613,7 +622,7 @@ def check_token_f1(f1_fn: Callable[[str, str], float]) -> CheckResult:
     results = []
     for prediction, reference in cases:
         what = f"F1({prediction!r}, {reference!r})"
-        value, error = call_learner(what, f1_fn, prediction, reference)
+        value, error = call_answer(what, f1_fn, prediction, reference)
         if error is not None:
             return error
         expected = token_f1(prediction, reference)
@@ -632,7 +641,7 @@ def check_training_flops(flops_fn: Callable[[float, float], float]) -> CheckResu
     results = []
     for n, d, name in ((124e6, 10e9, "GPT-2 small on 10B tokens"), (175e9, 300e9, "GPT-3 on 300B tokens")):
         what = f"training FLOPs of {name}"
-        value, error = call_learner(what, flops_fn, n, d)
+        value, error = call_answer(what, flops_fn, n, d)
         if error is not None:
             return error
         expected = flops(n, d)
