@@ -490,3 +490,25 @@ def classify_by_pmi(
     _, prior = classify_by_likelihood(model, tokenizer, [neutral_text], labels, template, label_format)
     values = raw - prior
     return values.argmax(dim=1).tolist(), values
+
+
+#: English -> French words for GPT-3's word-translation example (notebook 10): enough of them (111) that an
+#: accuracy measured on them has a standard error of a few points, not the 12.5-point steps of 8 words.
+ENGLISH_FRENCH_WORDS: tuple[tuple[str, str], ...] = tuple(
+    tuple(pair.split("=")) for pair in (
+        "cheese=fromage house=maison water=eau book=livre cat=chat bread=pain sun=soleil tree=arbre dog=chien "
+        "apple=pomme moon=lune car=voiture king=roi queen=reine horse=cheval sea=mer sky=ciel night=nuit "
+        "day=jour star=étoile flower=fleur bird=oiseau fish=poisson milk=lait wine=vin door=porte window=fenêtre "
+        "chair=chaise bed=lit hand=main head=tête eye=œil heart=cœur mouth=bouche foot=pied "
+        "mother=mère father=père brother=frère sister=sœur child=enfant friend=ami man=homme woman=femme "
+        "city=ville street=rue school=école church=église garden=jardin river=rivière mountain=montagne "
+        "forest=forêt field=champ snow=neige rain=pluie wind=vent fire=feu earth=terre stone=pierre gold=or "
+        "silver=argent iron=fer red=rouge green=vert black=noir white=blanc blue=bleu yellow=jaune small=petit "
+        "big=grand old=vieux new=nouveau good=bon bad=mauvais happy=heureux sad=triste cold=froid hot=chaud "
+        "one=un two=deux three=trois four=quatre five=cinq seven=sept eight=huit nine=neuf ten=dix "
+        "hundred=cent thousand=mille time=temps year=année week=semaine hour=heure morning=matin evening=soir "
+        "summer=été winter=hiver spring=printemps autumn=automne love=amour war=guerre peace=paix death=mort "
+        "life=vie word=mot name=nom song=chanson letter=lettre bridge=pont ship=navire "
+        "island=île sword=épée"
+    ).split()
+)  # fmt: skip

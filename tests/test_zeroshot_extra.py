@@ -8,6 +8,7 @@ import torch
 from gptmini import GPT, GPTConfig
 from gptmini.tokenizers import CharTokenizer
 from gptmini.zeroshot import (
+    ENGLISH_FRENCH_WORDS,
     answer,
     ask,
     classify_by_likelihood,
@@ -117,3 +118,11 @@ def test_classify_by_pmi_removes_the_labels_prior(model, tok):
     preds, values = classify_by_pmi(model, tok, texts, labels, template="{text}\nAnswer:", neutral_text="none")
     assert torch.allclose(values, raw - prior)
     assert preds == (raw - prior).argmax(dim=1).tolist()
+
+
+def test_word_list_is_big_enough_for_a_standard_error_of_a_few_points():
+    assert len(ENGLISH_FRENCH_WORDS) >= 104  # 4 shots + at least 100 test words
+    assert all(len(pair) == 2 and all(pair) for pair in ENGLISH_FRENCH_WORDS)
+    english, french = zip(*ENGLISH_FRENCH_WORDS, strict=True)
+    assert len(set(english)) == len(english) and len(set(french)) == len(french)  # one right option each
+    assert not [en for en, fr in ENGLISH_FRENCH_WORDS if en == fr]  # nothing to copy from the prompt
