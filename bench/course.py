@@ -77,7 +77,7 @@ def _cell_seconds(cell) -> float | None:
     return (parse(end) - parse(start)).total_seconds()
 
 
-def run_notebook(path: Path, mode: str, home: Path, online: bool, timeout: int) -> dict:
+def run_notebook(path: Path, mode: str, home: Path, online: bool, timeout: int, keep: Path | None = None) -> dict:
     """Execute one notebook; return its wall time, slowest cell, key numbers (expect records) and any error."""
     import nbformat
     from nbclient import NotebookClient
@@ -115,6 +115,9 @@ def run_notebook(path: Path, mode: str, home: Path, online: bool, timeout: int) 
         seconds, index = max(timed)
         first = next((line for line in nb.cells[index].source.splitlines() if line.strip()), "")
         result["slowest_cell"] = {"index": index, "seconds": seconds, "first_line": first[:60]}
+    if keep is not None:  # the executed notebook, outputs and all, to read what a student saw
+        keep.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, keep / path.name)
     result["key_numbers"] = [json.loads(line) for line in record_path.read_text().splitlines() if line.strip()]
     record_path.unlink(missing_ok=True)
     return result
@@ -165,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--online", action="store_true", help="let notebooks reach the Hugging Face hub")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
+    parser.add_argument("--keep", type=Path, default=None, help="save the executed notebooks (with outputs) here")
     parser.add_argument("--out", type=Path, default=None, help="write the markdown table here (and a .json beside it)")
     args = parser.parse_args(argv)
 
@@ -188,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for path in select(args.notebooks):
         print(f"running {path.name} ({args.mode} mode) ...", file=sys.stderr, flush=True)
-        result = run_notebook(path, args.mode, home, args.online, args.timeout)
+        result = run_notebook(path, args.mode, home, args.online, args.timeout, args.keep)
         status = "failed: " + result["error"] if result["error"] else "ok"
         print(f"  {result['seconds']:.0f} s, {status}", file=sys.stderr, flush=True)
         results.append(result)
