@@ -1,6 +1,8 @@
 """expect(): silent inside the range the text quotes, one line outside it, a record for the benchmark."""
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -69,3 +71,14 @@ def test_records_every_call_when_asked(tmp_path, monkeypatch, capsys):
         ("accuracy B", 0.9, False),
     ]
     assert rows[1]["low"] == 0.4 and rows[1]["high"] == 0.6 and rows[1]["run_mode"] == "classroom"
+
+
+def test_notebook_08_prose_quotes_every_range_its_cells_expect():
+    """Each expect(value, low, high, ...) in notebook 08 has its range (or, if narrow, its middle) in the text."""
+    nb = json.loads((Path(__file__).resolve().parents[1] / "notebooks" / "08_gpt1_to_gpt2.ipynb").read_text())
+    code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    prose = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    ranges = [(float(a), float(b)) for a, b in re.findall(r"expect\([^,]+, ([\d.]+), ([\d.]+),", code)]
+    assert len(ranges) >= 6, "notebook 08 should check every figure its text quotes"
+    missing = [(a, b) for a, b in ranges if f"{a:.2f}–{b:.2f}" not in prose and f"{(a + b) / 2:.2f}" not in prose]
+    assert not missing, f"ranges checked in code but not quoted in the text: {missing}"
