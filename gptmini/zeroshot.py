@@ -368,3 +368,131 @@ def answer(
     """Greedy answer to the QA prompt, up to the end of the line."""
     prompt = qa_prompt(examples, question, context)
     return complete(model, tokenizer, prompt, max_new_tokens, stop="\n").strip()
+
+
+# ------------------------------------------------- answers from small models, honest numbers (notebook 10)
+_SPEAKER_TAG = re.compile(r"^([A-Z][A-Z'\- ]*[A-Z])\s*:\s*")  # "ROMEO:", "FIRST CITIZEN:" (two letters or more)
+
+
+def extract_answer(text: str) -> str:
+    """The answer in a model's continuation of "... A:": the first line with words in it, without a speaker tag.
+
+    A model trained on plays writes a newline after "A:" as if a speaker tag had ended, and often a
+    speaker's name ("ROMEO:") before any words; cutting at the first newline would turn every answer into
+    the empty string. So: skip blank lines and lines that are only a speaker tag, drop a leading tag or
+    "A:" from the first line with words, and stop at a new "Q:" (the model asking the next question).
+    An answer that never comes is the empty string.
+    """
+    for raw in text.split("\n"):
+        line = raw.strip()
+        if line.startswith("Q:"):
+            return ""
+        line = re.sub(r"^A:\s*", "", line)
+        line = _SPEAKER_TAG.sub("", line, count=1)
+        line = line.split(" Q:")[0].strip()
+        if line:
+            return line
+    return ""
+
+
+def ask(
+    model: GPT,
+    tokenizer,
+    examples: Sequence[tuple[str, str]],
+    question: str,
+    context: str | None = None,
+    max_new_tokens: int = 20,
+) -> tuple[str, str]:
+    """(answer, raw continuation): greedy decoding of the QA prompt, the answer taken by :func:`extract_answer`.
+
+    Unlike :func:`answer`, which stops at the first newline, this survives a model that starts its answer
+    on a new line; the raw text is returned too, so a notebook can show what the model actually wrote.
+    """
+    raw = complete(model, tokenizer, qa_prompt(examples, question, context), max_new_tokens)
+    return extract_answer(raw), raw
+
+
+def standard_error(accuracy: float, n: int) -> float:
+    """The standard error of an accuracy measured on ``n`` independent items: sqrt(p (1 - p) / n)."""
+    if n < 1:
+        raise ValueError(f"need at least one item for a standard error, got n={n}")
+    if not 0.0 <= accuracy <= 1.0:
+        raise ValueError(f"an accuracy is between 0 and 1, got {accuracy}")
+    return (accuracy * (1.0 - accuracy) / n) ** 0.5
+
+
+def describe_accuracy(right: int, n: int, chance: float) -> str:
+    """E.g. "62.0% ± 4.9% (n = 100; chance 25%): above chance"; "at chance" within 2 guessing standard errors."""
+    if not 0 <= right <= n:
+        raise ValueError(f"right ({right}) must be between 0 and n ({n})")
+    acc = right / n
+    se = standard_error(acc, n)
+    chance_se = standard_error(chance, n)  # how far a model that guesses strays from chance on n items
+    if abs(acc - chance) <= 2 * chance_se:
+        verdict = "at chance: no better than guessing"
+    else:
+        verdict = "above chance" if acc > chance else "below chance"
+    return f"{acc:.1%} ± {se:.1%} (n = {n}; chance {chance:.0%}): {verdict}"
+
+
+def pmi_scores(
+    model: GPT, tokenizer, context: str, choices: Sequence[str], neutral_context: str = ""
+) -> tuple[list[float], list[float], list[float]]:
+    """(sums, per-token means, PMI) of each choice after ``context``.
+
+    A plain sum of log-probabilities pays for every token, so short or common continuations win whatever
+    the context; the per-token mean removes the length; PMI, log P(choice | context) - log P(choice |
+    neutral context), removes how likely the choice is anyway, leaving what the context adds.
+    """
+    if not choices:
+        raise ValueError("need at least one choice")
+    given = score_texts(model, tokenizer, [context] * len(choices), list(choices))
+    prior = score_texts(model, tokenizer, [neutral_context] * len(choices), list(choices))
+    sums = [s.logprob for s in given]
+    means = [s.mean_logprob for s in given]
+    pmi = [g.logprob - p.logprob for g, p in zip(given, prior, strict=True)]
+    return sums, means, pmi
+
+
+def classify_by_pmi(
+    model: GPT,
+    tokenizer,
+    texts: Sequence[str],
+    labels: Sequence[str],
+    template: str = "{text}\nAnswer:",
+    label_format: str = " {label}",
+    neutral_text: str = "",
+) -> tuple[list[int], torch.Tensor]:
+    """:func:`classify_by_likelihood` with each label's score minus its score after a content-free text.
+
+    A small model often prefers one label word after *any* text (it is shorter, or more frequent); plain
+    likelihood then predicts that label for every example. Subtracting log P(label | template filled with
+    ``neutral_text``) calibrates that preference away (the "content-free input" of Zhao et al., 2021).
+    Returns the predicted indices and the (N, L) calibrated scores.
+    """
+    _, raw = classify_by_likelihood(model, tokenizer, texts, labels, template, label_format)
+    _, prior = classify_by_likelihood(model, tokenizer, [neutral_text], labels, template, label_format)
+    values = raw - prior
+    return values.argmax(dim=1).tolist(), values
+
+
+#: English -> French words for GPT-3's word-translation example (notebook 10): enough of them (111) that an
+#: accuracy measured on them has a standard error of a few points, not the 12.5-point steps of 8 words.
+ENGLISH_FRENCH_WORDS: tuple[tuple[str, str], ...] = tuple(
+    tuple(pair.split("=")) for pair in (
+        "cheese=fromage house=maison water=eau book=livre cat=chat bread=pain sun=soleil tree=arbre dog=chien "
+        "apple=pomme moon=lune car=voiture king=roi queen=reine horse=cheval sea=mer sky=ciel night=nuit "
+        "day=jour star=étoile flower=fleur bird=oiseau fish=poisson milk=lait wine=vin door=porte window=fenêtre "
+        "chair=chaise bed=lit hand=main head=tête eye=œil heart=cœur mouth=bouche foot=pied "
+        "mother=mère father=père brother=frère sister=sœur child=enfant friend=ami man=homme woman=femme "
+        "city=ville street=rue school=école church=église garden=jardin river=rivière mountain=montagne "
+        "forest=forêt field=champ snow=neige rain=pluie wind=vent fire=feu earth=terre stone=pierre gold=or "
+        "silver=argent iron=fer red=rouge green=vert black=noir white=blanc blue=bleu yellow=jaune small=petit "
+        "big=grand old=vieux new=nouveau good=bon bad=mauvais happy=heureux sad=triste cold=froid hot=chaud "
+        "one=un two=deux three=trois four=quatre five=cinq seven=sept eight=huit nine=neuf ten=dix "
+        "hundred=cent thousand=mille time=temps year=année week=semaine hour=heure morning=matin evening=soir "
+        "summer=été winter=hiver spring=printemps autumn=automne love=amour war=guerre peace=paix death=mort "
+        "life=vie word=mot name=nom song=chanson letter=lettre bridge=pont ship=navire "
+        "island=île sword=épée"
+    ).split()
+)  # fmt: skip
