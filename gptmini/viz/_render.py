@@ -93,7 +93,7 @@ def tick_plan(n: int, side_inches: float, max_labels: int | None = None) -> tupl
     Every label is shown while each can get at least :data:`MIN_TICK_FONT` points; beyond that every
     ``step``-th one (positions 0, step, 2·step, ...), never none. ``max_labels`` caps the count further.
     """
-    room = max(side_inches, 0.5) * 72
+    room = max(side_inches, 0.0) * 72
     fits = max(1, int(room / (MIN_TICK_FONT * TICK_PITCH)))
     limit = fits if max_labels is None else max(1, min(fits, int(max_labels)))
     step = max(1, math.ceil(n / limit))
