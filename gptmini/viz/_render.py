@@ -85,6 +85,7 @@ def label_fontsize(n: int) -> float:
 
 MIN_TICK_FONT = 7  # points: the smallest token label still worth printing
 TICK_PITCH = 1.25  # a label needs about 1.25 times its font size of room along the axis
+LAYOUT_SHRINK = 0.8  # how much of an axes' first size is left after a layout engine made room for its labels
 
 
 def tick_plan(n: int, side_inches: float, max_labels: int | None = None) -> tuple[int, float]:
@@ -121,6 +122,8 @@ def token_ticks(ax: Axes, labels: Sequence[str], axis: str = "both", max_labels:
         return []
     width, height = axes_inches(ax)
     side = {"x": width, "y": height, "both": min(width, height)}[axis]
+    if ax.figure.get_layout_engine() is not None:
+        side *= LAYOUT_SHRINK  # the layout engine will still shrink the axes to make room for labels and bars
     step, size = tick_plan(n, side, max_labels)
     ticks = list(range(0, n, step))
     shown = show_labels([labels[i] for i in ticks])

@@ -183,9 +183,12 @@ def plot_attention_weights(weights, labels: Sequence[str] | None = None, title: 
                         )
         return fig
     heads = w.shape[0]
-    cols = min(heads, 4 if t <= 12 else 2)  # longer texts get fewer, bigger panels: their labels stay legible
+    # a few heads over a longer text get two big panels a row, so that their labels stay legible; many heads
+    # (GPT-2 has 12) keep four a row, a little larger than for short texts, or the figure grows too tall
+    wide = t > 12 and heads <= 4
+    cols = min(heads, 2 if wide else 4)
     rows = math.ceil(heads / cols)
-    panel = 3.3 if t <= 12 else min(5.5, 2.5 + 0.12 * t)
+    panel = min(5.5, 2.5 + 0.12 * t) if wide else (3.3 if t <= 12 else 3.8)
     fig = new_figure(panel * cols + 1.6, panel * rows + 1.0)
     fig.suptitle(title or f"attention weights of {heads} heads", fontsize=FONT + 1)
     axes = [fig.add_subplot(rows, cols, h + 1) for h in range(heads)]
