@@ -138,7 +138,7 @@ def plot_attention_mask(T: int, labels: Sequence[str] | None = None):
                     "✓" if j <= i else "✕",
                     ha="center",
                     va="center",
-                    fontsize=FONT - 2,
+                    fontsize=FONT + 2 if T <= 8 else FONT - 2,
                     color="white" if j <= i else "#999999",
                 )
     ax.set_title("causal mask: each token sees itself and the past\n(blue: allowed, grey: the future, masked)",
