@@ -287,11 +287,22 @@ def test_widget_figures_are_titled_and_labelled():
     heat = ex.figure().axes[0]
     assert_titled(heat)
     assert len(tick_texts(heat)) == len(ex.tokens)  # 47 tokens: all labelled in the big view
+    six = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=64, n_layer=1, n_head=6, n_embd=48)).eval()
+    ex = attention_explorer(six, tok, text)
     ex.view.value = "all"
     fig = ex.figure()
     assert fig.get_suptitle()
-    for ax in fig.axes:
-        assert ax.get_title().startswith("head ") and tick_texts(ax)[0] == "R"  # every panel labelled
+    assert [ax.get_title() for ax in fig.axes] == [f"head {h}" for h in range(6)]
+
+    def visible(labels):
+        return [t.get_text() for t in labels if t.get_visible()]
+
+    step = int(fig.axes[0].get_yticks()[1])  # thinned to fit a 2.9-inch panel, from the first token on
+    tokens = [c.replace(" ", "␣").replace("\n", "\\n") for c in text][::step]
+    # rows of 4: labels on the outer edges, the left column and the lowest panel of each column
+    assert [bool(visible(ax.get_yticklabels())) for ax in fig.axes] == [True, False, False, False, True, False]
+    assert [bool(visible(ax.get_xticklabels())) for ax in fig.axes] == [False, False, True, True, True, True]
+    assert visible(fig.axes[4].get_yticklabels()) == visible(fig.axes[2].get_xticklabels()) == tokens
     assert any("attention weight (0–1)" in t.get_text() for t in fig.texts)
     bpe = BPETokenizer().train(text * 10, vocab_size=256 + 10, progress=False)
     curve = bpe_explorer(bpe, text, step=4).figure().axes[0]

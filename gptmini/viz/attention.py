@@ -216,21 +216,24 @@ class AttentionExplorer(widgets.VBox):
         n, t = heads.shape[0], heads.shape[-1]
         cols = min(n, 4)
         rows = math.ceil(n / cols)
-        cell, gap, title, foot = 2.9, 0.25, 0.35, 0.45
-        step, size = tick_plan(t, cell)  # every panel keeps its token labels, thinned when they are many
+        cell, gap, title, foot = 2.9, 0.25, 0.45, 0.45
+        step, size = tick_plan(t, cell)  # token labels thinned to fit a panel, never dropped
         margin = text_inches(show_labels(self.tokens[::step]), size) + 0.2
-        width = cols * (margin + cell + gap) + 0.1
-        height = rows * (margin + cell + title) + 0.45 + foot
+        width = margin + cols * (cell + gap) + 0.1
+        height = foot + margin + rows * (cell + title) + 0.45
         fig = new_figure(width, height, layout=None)
         fig.suptitle(f"layer {layer}: all {n} heads (red row: query {q} {self.tokens[q]!r})", fontsize=FONT + 1)
         for h in range(n):
             r, c = divmod(h, cols)
-            left = c * (margin + cell + gap) + margin
-            bottom = (rows - 1 - r) * (margin + cell + title) + margin + foot
+            left = margin + c * (cell + gap)
+            bottom = foot + margin + (rows - 1 - r) * (cell + title)
             ax = axes_at(fig, left, bottom, cell, cell)
             attention_heatmap(ax, heads[h], self.tokens, title=f"head {h}", highlight_row=q)
             ax.set_xlabel("")
             ax.set_ylabel("")
+            # the panels share their tokens: labels on the outer edges only (left column, lowest panel of each
+            # column), which keeps them readable and the redraw fast with GPT-2's 12 heads
+            ax.tick_params(labelleft=c == 0, labelbottom=h + cols >= n)
             if h == self.head.value:
                 ax.title.set_fontweight("bold")
         fig.text(0.5, 0.01, f"rows: {QUERY_LABEL}\ncolumns: {KEY_LABEL} · colour: {WEIGHT_LABEL}",
