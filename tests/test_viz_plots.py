@@ -163,3 +163,148 @@ def test_live_plot_as_a_trainer_callback():
     val = [line for line in fig.axes[0].get_lines() if line.get_label() == "validation"][0]
     assert list(val.get_ydata()) == [r["val_loss"] for r in history.records if r["kind"] == "eval"]
     assert all(math.isfinite(r["train_loss"]) for r in live.records)
+
+
+# ------------------------------------------------------------------------------- readable figures (#18)
+def tick_texts(ax, axis="x"):
+    ticks = ax.get_xticklabels() if axis == "x" else ax.get_yticklabels()
+    return [t.get_text() for t in ticks]
+
+
+def square_axes(side_inches: float):
+    from gptmini.viz._render import axes_at, new_figure
+
+    fig = new_figure(side_inches + 2, side_inches + 2, layout=None)
+    return axes_at(fig, 1.0, 1.0, side_inches, side_inches)
+
+
+@pytest.mark.parametrize(
+    "n, expected",
+    [
+        (6, list(range(6))),  # few tokens: every one
+        (20, list(range(20))),  # notebook 04's line: every one (it used to lose all of them)
+        (64, list(range(0, 64, 2))),  # 4 inches hold 32 labels of 7 points: every second one
+        (200, list(range(0, 200, 7))),  # every 7th: 29 labels, the first always among them
+    ],
+)
+def test_token_ticks_thin_but_never_drop_the_labels(n, expected):
+    from gptmini.viz.plots import token_ticks
+
+    labels = [f"t{i}" for i in range(n)]
+    ax = square_axes(4.0)
+    assert token_ticks(ax, labels) == expected
+    assert tick_texts(ax, "x") == tick_texts(ax, "y") == [f"t{i}" for i in expected]
+    assert list(ax.get_xticks()) == expected
+    sizes = {t.get_fontsize() for t in ax.get_xticklabels()}
+    assert min(sizes) >= 7  # readable, not squeezed to nothing
+
+
+def test_token_ticks_options_and_edge_cases():
+    from gptmini.viz.plots import token_ticks
+
+    ax = square_axes(4.0)
+    assert token_ticks(ax, [f"w{i}" for i in range(20)], max_labels=5) == [0, 4, 8, 12, 16]
+    assert token_ticks(ax, ["a", " b", "$"], axis="x") == [0, 1, 2]
+    assert tick_texts(ax, "x") == ["a", "␣b", r"\$"]  # spaces visible, $ not read as maths
+    assert tick_texts(ax, "y") == ["w0", "w4", "w8", "w12", "w16"]  # the other axis is left alone
+    tiny = square_axes(0.1)  # no room at all: still one label, never none
+    assert token_ticks(tiny, [str(i) for i in range(64)]) == [0] and tick_texts(tiny) == ["0"]
+    with pytest.raises(ValueError, match="axis"):
+        token_ticks(ax, ["a"], axis="z")
+
+
+def assert_titled(ax, xlabel=True, ylabel=True):
+    assert ax.get_title().strip(), "the axes has no title"
+    if xlabel:
+        assert ax.get_xlabel().strip(), f"{ax.get_title()!r} has no x label"
+    if ylabel:
+        assert ax.get_ylabel().strip(), f"{ax.get_title()!r} has no y label"
+
+
+@pytest.mark.parametrize("heads", [2, 4, 12])
+def test_every_head_panel_keeps_its_labels_and_the_figure_says_what_it_shows(heads):
+    line = "KING:\nO, speak again"  # 20 characters: notebook 04's heads figure had no labels at all
+    torch.manual_seed(0)
+    weights = torch.rand(heads, 20, 20).tril()
+    fig = plot_attention_weights(weights / weights.sum(-1, keepdim=True), list(line))
+    panels = [a for a in fig.axes if a.images]
+    assert len(panels) == heads
+    tokens = [c.replace(" ", "␣") for c in line]
+    for ax in panels:
+        ticks = [int(v) for v in ax.get_xticks()]
+        assert tick_texts(ax, "x") == tick_texts(ax, "y") == [tokens[i] for i in ticks]
+        assert ticks == list(range(20)) if heads <= 4 else ticks == list(range(0, 20, 2))  # 12 heads: every 2nd
+        assert ax.get_title() == f"head {panels.index(ax)}"
+    assert fig.get_suptitle()  # a default title when none is given
+    assert panels[-1].get_xlabel() == "key position (token attended to)"
+    assert panels[0].get_ylabel() == "query position (token attending)"
+    bars = [a for a in fig.axes if not a.images]
+    assert [b.get_ylabel() for b in bars] == ["attention weight (0–1)"]
+
+
+def test_attention_figures_have_titles_units_and_labels_at_any_length():
+    for t in (6, 20, 64, 200):
+        weights = torch.randn(t, t).masked_fill(~torch.ones(t, t, dtype=torch.bool).tril(), -torch.inf).softmax(-1)
+        fig = plot_attention_weights(weights, [f"t{i}" for i in range(t)])
+        ax = fig.axes[0]
+        assert_titled(ax)
+        assert fig.axes[1].get_ylabel() == "attention weight (0–1)"
+        ticks = [int(v) for v in ax.get_xticks()]
+        assert tick_texts(ax) == [f"t{i}" for i in ticks]  # each label names the token at its position
+        assert ticks[0] == 0 and len(set(np.diff(ticks))) <= 1  # from the first token, evenly spaced
+        assert len(ticks) == t if t <= 20 else 20 <= len(ticks) < t  # all while few, thinned after, never 0
+    small, large = plot_attention_mask(6, list("To be,")), plot_attention_mask(40)
+    assert tick_texts(small.axes[0], "y") == ["T", "o", "␣", "b", "e", ","]
+    assert tick_texts(large.axes[0]) == [str(i) for i in range(40)]  # positions when no tokens are given
+    for fig in (small, large):
+        assert_titled(fig.axes[0])
+
+
+def test_embedding_and_loss_plots_are_titled_with_the_legend_off_the_data():
+    tok = CharTokenizer.from_text("abcdefghij ,.ABC0123")
+    torch.manual_seed(0)
+    model = GPT(GPTConfig.preset("tiny", vocab_size=tok.vocab_size))
+    records = [record("train", s, 4.0 - s / 100) for s in range(0, 300, 5)] + [record("eval", 300, 1.1, 1.2)]
+    for fig in (plot_embeddings_pca(model, tok), plot_losses(records)):
+        ax = fig.axes[0]
+        assert_titled(ax)
+        fig.canvas.draw()
+        legend, frame = ax.get_legend().get_window_extent(), ax.get_window_extent()
+        assert legend.x0 >= frame.x1 - 1, "the legend sits on top of the data"
+        assert legend.x1 <= fig.bbox.x1 + 1, "the legend is cut off"
+    assert "nats per token" in plot_losses(records).axes[0].get_ylabel()
+
+
+def test_widget_figures_are_titled_and_labelled():
+    from gptmini.tokenizers import BPETokenizer
+    from gptmini.viz import attention_explorer, bpe_explorer
+
+    text = "ROMEO:\nShe speaks: O, speak again, bright angel!"
+    tok = CharTokenizer.from_text(text)
+    torch.manual_seed(0)
+    model = GPT(GPTConfig.preset("tiny", vocab_size=tok.vocab_size)).eval()
+    ex = attention_explorer(model, tok, text)
+    heat = ex.figure().axes[0]
+    assert_titled(heat)
+    assert len(tick_texts(heat)) == len(ex.tokens)  # 47 tokens: all labelled in the big view
+    six = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=64, n_layer=1, n_head=6, n_embd=48)).eval()
+    ex = attention_explorer(six, tok, text)
+    ex.view.value = "all"
+    fig = ex.figure()
+    assert fig.get_suptitle()
+    assert [ax.get_title() for ax in fig.axes] == [f"head {h}" for h in range(6)]
+
+    def visible(labels):
+        return [t.get_text() for t in labels if t.get_visible()]
+
+    step = int(fig.axes[0].get_yticks()[1])  # thinned to fit a 2.9-inch panel, from the first token on
+    tokens = [c.replace(" ", "␣").replace("\n", "\\n") for c in text][::step]
+    # rows of 4: labels on the outer edges, the left column and the lowest panel of each column
+    assert [bool(visible(ax.get_yticklabels())) for ax in fig.axes] == [True, False, False, False, True, False]
+    assert [bool(visible(ax.get_xticklabels())) for ax in fig.axes] == [False, False, True, True, True, True]
+    assert visible(fig.axes[4].get_yticklabels()) == visible(fig.axes[2].get_xticklabels()) == tokens
+    assert any("attention weight (0–1)" in t.get_text() for t in fig.texts)
+    bpe = BPETokenizer().train(text * 10, vocab_size=256 + 10, progress=False)
+    curve = bpe_explorer(bpe, text, step=4).figure().axes[0]
+    assert_titled(curve)
+    assert "4 merges" in curve.texts[0].get_text()  # the marked point says its value

@@ -16,15 +16,21 @@ from ._inputs import attention_arrays, encode_text
 from ._render import (
     FONT,
     HIGHLIGHT,
+    KEY_LABEL,
+    QUERY_LABEL,
+    TICK_PITCH,
+    WEIGHT_LABEL,
     attention_heatmap,
     axes_at,
+    axes_inches,
     error_html,
     image_widget,
-    label_fontsize,
     new_figure,
     show_labels,
     text_inches,
+    tick_plan,
     to_png,
+    weight_colorbar,
 )
 
 DEFAULT_MAX_TOKENS = 48
@@ -38,7 +44,8 @@ def draw_query_lines(ax, weights: np.ndarray, labels: list[str], query: int) -> 
     """
     t = len(labels)
     shown = show_labels(labels)
-    size = label_fontsize(t)
+    room = axes_inches(ax)[1] * 72  # every token gets a line: as big as the height allows, at least 6 points
+    size = max(6.0, min(FONT, room / (t * TICK_PITCH)))
     for j in range(t):
         w = float(weights[j])
         if j <= query and w > 0.002:
@@ -188,17 +195,17 @@ class AttentionExplorer(widgets.VBox):
         layer, head, q = self.layer.value, self.head.value, self.query.value
         matrix = self.maps[layer][head]
         t = len(self.tokens)
-        labels = show_labels(self.tokens)
-        margin = text_inches(labels, label_fontsize(t)) + 0.6  # tick labels + axis label
         side = 6.0 if t > 24 else 5.0
-        width, height = margin + side + 1.4 + 5.2, margin + side + 0.45
+        step, size = tick_plan(t, side)
+        margin = text_inches(show_labels(self.tokens[::step]), size) + 0.6  # tick labels + axis label
+        width, height = margin + side + 1.6 + 5.2, margin + side + 0.45
         fig = new_figure(width, height, layout=None)
         ax = axes_at(fig, margin, margin, side, side)
         artist = attention_heatmap(
             ax, matrix, self.tokens, title=f"layer {layer}, head {head} (grey: future, masked)", highlight_row=q
         )
-        fig.colorbar(artist, cax=axes_at(fig, margin + side + 0.15, margin, 0.22, side), label="weight")
-        lines = axes_at(fig, margin + side + 1.55, 0.15, 4.9, height - 0.6)
+        weight_colorbar(fig, artist, cax=axes_at(fig, margin + side + 0.15, margin, 0.22, side))
+        lines = axes_at(fig, margin + side + 1.75, 0.15, 4.9, height - 0.6)
         draw_query_lines(lines, matrix[q], self.tokens, q)
         lines.set_title(f"where {self.tokens[q]!r} (position {q}) looks", fontsize=FONT)
         return fig
@@ -209,23 +216,28 @@ class AttentionExplorer(widgets.VBox):
         n, t = heads.shape[0], heads.shape[-1]
         cols = min(n, 4)
         rows = math.ceil(n / cols)
-        ticks = t <= 16 and rows == 1
-        margin = text_inches(show_labels(self.tokens), label_fontsize(t)) + 0.2 if ticks else 0.15
-        cell, gap, title = 2.9, 0.25, 0.35
-        width = cols * (margin + cell + gap) + 0.1
-        height = rows * (margin + cell + title) + 0.45
+        cell, gap, title, foot = 2.9, 0.25, 0.45, 0.45
+        step, size = tick_plan(t, cell)  # token labels thinned to fit a panel, never dropped
+        margin = text_inches(show_labels(self.tokens[::step]), size) + 0.2
+        width = margin + cols * (cell + gap) + 0.1
+        height = foot + margin + rows * (cell + title) + 0.45
         fig = new_figure(width, height, layout=None)
         fig.suptitle(f"layer {layer}: all {n} heads (red row: query {q} {self.tokens[q]!r})", fontsize=FONT + 1)
         for h in range(n):
             r, c = divmod(h, cols)
-            left = c * (margin + cell + gap) + margin
-            bottom = (rows - 1 - r) * (margin + cell + title) + margin
+            left = margin + c * (cell + gap)
+            bottom = foot + margin + (rows - 1 - r) * (cell + title)
             ax = axes_at(fig, left, bottom, cell, cell)
-            attention_heatmap(ax, heads[h], self.tokens, title=f"head {h}", highlight_row=q, ticks=ticks)
+            attention_heatmap(ax, heads[h], self.tokens, title=f"head {h}", highlight_row=q)
             ax.set_xlabel("")
             ax.set_ylabel("")
+            # the panels share their tokens: labels on the outer edges only (left column, lowest panel of each
+            # column), which keeps them readable and the redraw fast with GPT-2's 12 heads
+            ax.tick_params(labelleft=c == 0, labelbottom=h + cols >= n)
             if h == self.head.value:
                 ax.title.set_fontweight("bold")
+        fig.text(0.5, 0.01, f"rows: {QUERY_LABEL}\ncolumns: {KEY_LABEL} · colour: {WEIGHT_LABEL}",
+                 ha="center", va="bottom", fontsize=FONT - 3, wrap=True)  # fmt: skip
         return fig
 
 

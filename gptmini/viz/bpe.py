@@ -134,13 +134,19 @@ class BPEExplorer(widgets.VBox):
         grid = sorted(set(np.linspace(0, n, min(n + 1, CURVE_POINTS)).round().astype(int).tolist()) | {k})
         counts = [self.token_count(step) for step in grid]
         fig = new_figure(8, 3, layout=None)
-        fig.subplots_adjust(left=0.1, right=0.98, bottom=0.18, top=0.88)
+        fig.subplots_adjust(left=0.1, right=0.98, bottom=0.19, top=0.88)
         ax = fig.add_subplot()
         ax.plot(grid, counts, color="C0")
-        ax.plot([k], [self.token_count(k)], "o", color=HIGHLIGHT, markersize=9)
-        ax.set_xlabel("merges applied", fontsize=FONT)
-        ax.set_ylabel("tokens in the text", fontsize=FONT)
+        here = self.token_count(k)
+        ax.plot([k], [here], "o", color=HIGHLIGHT, markersize=9)
+        left = k <= n / 2  # the curve falls: free space is above-right of the point early, below-left late
+        ax.annotate(f"{here:,} tokens after {k:,} merges", (k, here), xytext=(10, 10) if left else (-10, -12),
+                    textcoords="offset points", color=HIGHLIGHT, fontsize=FONT - 1, ha="left" if left else "right",
+                    va="bottom" if left else "top")  # fmt: skip
+        ax.set_xlabel(f"merges applied (of {n:,})", fontsize=FONT)
+        ax.set_ylabel("tokens in the text (count)", fontsize=FONT)
         ax.set_title("each merge can only shorten the text", fontsize=FONT)
+        ax.margins(y=0.15)  # room above the curve for the note
         ax.grid(alpha=0.3)
         return fig
 

@@ -14,7 +14,15 @@ import numpy as np
 
 from ..config import GPTConfig
 from ..sizes import count_params, flops
-from ._render import FONT, as_numpy, attention_heatmap, new_figure, show_labels
+from ._render import (
+    FONT,
+    as_numpy,
+    attention_heatmap,
+    new_figure,
+    show_labels,
+    weight_colorbar,
+)
+from ._render import token_ticks as token_ticks  # the tick helper, public here with the plots
 
 # ---------------------------------------------------------------------------------------- embeddings
 CATEGORY_COLORS = {
@@ -102,7 +110,8 @@ def plot_embeddings_pca(
     ax.set_xlabel(f"PC 1 ({ratio[0]:.0%} of the variance)", fontsize=FONT)
     ax.set_ylabel(f"PC 2 ({ratio[1]:.0%} of the variance)", fontsize=FONT)
     ax.set_title(title or f"token embeddings, {matrix.shape[1]}-D projected to 2-D", fontsize=FONT + 1)
-    ax.legend(fontsize=FONT - 2, loc="best")
+    # outside the axes: with a few hundred points there is no empty corner to put it in
+    ax.legend(fontsize=FONT - 2, title="first character", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(alpha=0.3)
     return fig
 
@@ -116,7 +125,8 @@ def plot_attention_mask(T: int, labels: Sequence[str] | None = None):
         raise ValueError(f"got {len(labels)} labels for T={T} positions")
     labels = list(labels) if labels is not None else [str(i) for i in range(T)]
     allowed = np.tril(np.ones((T, T), dtype=np.float32))
-    fig = new_figure(min(9, 2.5 + 0.45 * T), min(8, 2 + 0.4 * T))
+    side = min(9.0, 3.0 + 0.4 * T)
+    fig = new_figure(side + 0.6, side + 0.4)
     ax = fig.add_subplot()
     attention_heatmap(ax, allowed * 0.6, labels, causal=True)
     if T <= 16:
@@ -128,17 +138,19 @@ def plot_attention_mask(T: int, labels: Sequence[str] | None = None):
                     "✓" if j <= i else "✕",
                     ha="center",
                     va="center",
-                    fontsize=FONT - 2,
+                    fontsize=FONT + 2 if T <= 8 else FONT - 2,
                     color="white" if j <= i else "#999999",
                 )
-    ax.set_title("causal mask: each token sees itself and the past", fontsize=FONT)
+    ax.set_title("causal mask: each token sees itself and the past\n(blue: allowed, grey: the future, masked)",
+                 fontsize=FONT)  # fmt: skip
     return fig
 
 
 def plot_attention_weights(weights, labels: Sequence[str] | None = None, title: str | None = None):
     """Heatmap of attention weights: (T, T) for one head, or (heads, T, T) for a grid of heads.
 
-    Small matrices (T <= 12) also print each weight, for the by-hand example of notebook 03.
+    Small matrices (T <= 12) also print each weight, for the by-hand example of notebook 03. Every panel
+    keeps its token labels (thinned for long texts, see :func:`token_ticks`); one colour bar gives the scale.
     """
     w = as_numpy(weights)
     if w.ndim == 4 and w.shape[0] == 1:
@@ -151,10 +163,11 @@ def plot_attention_weights(weights, labels: Sequence[str] | None = None, title: 
     labels = list(labels) if labels is not None else [str(i) for i in range(t)]
     causal = bool(np.allclose(np.triu(w, k=1), 0.0))
     if w.ndim == 2:
-        fig = new_figure(min(10, 3 + 0.45 * t), min(8.5, 2.2 + 0.4 * t))
+        side = min(8.0, 3.0 + 0.3 * t)
+        fig = new_figure(side + 2.4, side + 1.0)
         ax = fig.add_subplot()
         artist = attention_heatmap(ax, w, labels, title=title or "attention weights", causal=causal)
-        fig.colorbar(artist, ax=ax, shrink=0.8)
+        weight_colorbar(fig, artist, ax=ax, shrink=0.8)
         if t <= 12:
             for i in range(t):
                 for j in range(t):
@@ -165,21 +178,27 @@ def plot_attention_weights(weights, labels: Sequence[str] | None = None, title: 
                             f"{w[i, j]:.2f}",
                             ha="center",
                             va="center",
-                            fontsize=FONT - 3,
+                            fontsize=FONT - 2,
                             color="white" if w[i, j] > 0.3 else "black",
                         )
         return fig
     heads = w.shape[0]
-    cols = min(heads, 4)
+    # a few heads over a longer text get two big panels a row, so that their labels stay legible; many heads
+    # (GPT-2 has 12) keep four a row, a little larger than for short texts, or the figure grows too tall
+    wide = t > 12 and heads <= 4
+    cols = min(heads, 2 if wide else 4)
     rows = math.ceil(heads / cols)
-    fig = new_figure(3.3 * cols + 0.6, 3.3 * rows + 0.6)
-    if title:
-        fig.suptitle(title, fontsize=FONT + 1)
-    for h in range(heads):
-        ax = fig.add_subplot(rows, cols, h + 1)
-        attention_heatmap(ax, w[h], labels, title=f"head {h}", causal=causal, ticks=t <= 16)
-        ax.set_xlabel("")
-        ax.set_ylabel("")
+    panel = min(5.5, 2.5 + 0.12 * t) if wide else (3.3 if t <= 12 else 3.8)
+    fig = new_figure(panel * cols + 1.6, panel * rows + 1.0)
+    fig.suptitle(title or f"attention weights of {heads} heads", fontsize=FONT + 1)
+    axes = [fig.add_subplot(rows, cols, h + 1) for h in range(heads)]
+    for h, ax in enumerate(axes):
+        artist = attention_heatmap(ax, w[h], labels, title=f"head {h}", causal=causal)
+        if h + cols < heads:  # axis names under the lowest panel of a column and left of a row, ticks everywhere
+            ax.set_xlabel("")
+        if h % cols:
+            ax.set_ylabel("")
+    weight_colorbar(fig, artist, ax=axes, shrink=0.6)
     return fig
 
 

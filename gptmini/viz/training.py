@@ -57,18 +57,18 @@ def draw_losses(ax, records: Iterable[dict[str, Any]], title: str | None = None,
         ax.plot([r["step"] for r in ev_val], [r["val_loss"] for r in ev_val], "s-", color="C1", label="validation")
     if log_y:
         ax.set_yscale("log")
-    ax.set_xlabel("step", fontsize=FONT)
+    ax.set_xlabel("optimizer step", fontsize=FONT)
     ax.set_ylabel("loss (nats per token)", fontsize=FONT)
     ax.set_title(title or "training loss", fontsize=FONT + 1)
     ax.grid(alpha=0.3)
-    if train or evals:
-        ax.legend(fontsize=FONT - 1)
+    if train or evals:  # outside, right of the axes: a curve of many points leaves no corner free for it
+        ax.legend(fontsize=FONT - 1, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
 
 
 def plot_losses(records_or_history, title: str | None = None, log_y: bool = False):
     """A plain loss figure from a trainer's History, a LivePlot, or a list of record dicts."""
     fig = new_figure(9, 4.5, layout=None)  # fixed margins: a live plot redraws often, layout engines are slow
-    fig.subplots_adjust(left=0.09, right=0.98, bottom=0.13, top=0.92)
+    fig.subplots_adjust(left=0.09, right=0.80, bottom=0.13, top=0.92)  # room on the right for the legend
     draw_losses(fig.add_subplot(), _records_of(records_or_history), title=title, log_y=log_y)
     return fig
 
