@@ -165,3 +165,17 @@ def test_the_trainer_and_train_step_train_a_rung():
 def test_an_unknown_rung_is_named():
     with pytest.raises(ValueError, match="bigram"):
         build_rung("two heads", CONFIG)
+
+
+def test_the_package_gpt1_module_passes_check_gpt_and_a_stub_is_not_yet():
+    from gptmini.checks import check_gpt
+    from gptmini.model import GPT
+
+    config = GPTConfig(vocab_size=13, block_size=8, n_layer=1, n_head=2, n_embd=8, dropout=0.0, norm="post")
+    assert check_gpt(package_version("MyGPT1")(config), config)
+
+    class Stub(GPT):
+        def forward(self, idx, targets=None):
+            raise NotImplementedError
+
+    assert check_gpt(Stub(config), config).pending
