@@ -179,3 +179,50 @@ def test_the_package_gpt1_module_passes_check_gpt_and_a_stub_is_not_yet():
             raise NotImplementedError
 
     assert check_gpt(Stub(config), config).pending
+
+
+def _gpt1(mistake: str):
+    from gptmini.model import GPT
+
+    class Mine(GPT):
+        def forward(self, idx, targets=None):
+            t = self.transformer
+            h = t.wte(idx) + (0 if mistake == "no positions" else t.wpe(torch.arange(idx.size(1))))
+            for block in t.h:
+                h = block(h)
+            logits = self.lm_head(h)
+            if mistake == "softmax":
+                logits = logits.softmax(-1)
+            loss = torch.nn.functional.cross_entropy(
+                logits.flatten(0, 1), targets.flatten(), reduction="sum" if mistake == "sum" else "mean"
+            )
+            return logits, loss
+
+    return Mine
+
+
+@pytest.mark.parametrize(
+    "mistake, named", [("no positions", "position"), ("softmax", "probabilities"), ("sum", "sum over all")]
+)
+def test_check_gpt1_forward_names_typical_mistakes(mistake, named):
+    from gptmini.checks import check_gpt1_forward
+
+    config = GPTConfig(vocab_size=13, block_size=8, n_layer=1, n_head=2, n_embd=8, dropout=0.0, norm="post")
+    assert check_gpt1_forward(_gpt1("")(config), config)
+    assert check_gpt1_forward(package_version("MyGPT1")(config), config)
+    result = check_gpt1_forward(_gpt1(mistake)(config), config)
+    assert not result and not result.pending and named in result.message
+
+
+def test_check_gpt1_forward_says_not_yet_once_for_a_stub(capsys):
+    from gptmini.checks import check_gpt1_forward
+    from gptmini.model import GPT
+
+    class Stub(GPT):
+        def forward(self, idx, targets=None):
+            raise NotImplementedError
+
+    config = GPTConfig(vocab_size=13, block_size=8, n_layer=1, n_head=2, n_embd=8, dropout=0.0, norm="post")
+    capsys.readouterr()
+    assert check_gpt1_forward(Stub(config), config).pending
+    assert capsys.readouterr().out.count("not yet") == 1

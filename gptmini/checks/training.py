@@ -16,7 +16,66 @@ import torch.nn as nn
 
 from ._report import CheckResult, call_answer, failed, passed, require_callable
 
-__all__ = ["check_lr_schedule", "check_train_step"]
+__all__ = ["check_gpt1_forward", "check_lr_schedule", "check_train_step"]
+
+
+# ------------------------------------------------------------------------------------------------ the model
+def _quiet_forward(model: nn.Module, idx: torch.Tensor, targets: torch.Tensor) -> Any:
+    try:
+        with torch.no_grad():
+            return model(idx, targets)
+    except Exception:  # noqa: BLE001 - check_gpt reports it (a stub as "not yet", an error with its line)
+        return None
+
+
+def check_gpt1_forward(mine: nn.Module, config: Any) -> CheckResult:
+    """Your GPT-1 (``MyGPT1(config)``) against ``gptmini.GPT``: :func:`check_gpt`, naming typical forward mistakes.
+
+    Before the full comparison, the learner's forward runs on gptmini's weights; logits that match a known
+    slip (no position embedding, probabilities instead of logits, a loss summed instead of averaged) get a
+    line that names it.
+    """
+    from ..model import GPT
+    from ._report import compare_tensors
+    from .part1 import check_gpt
+
+    if isinstance(mine, nn.Module) and hasattr(config, "replace"):
+        cfg = config.replace(dropout=0.0)
+        torch.manual_seed(21)
+        ref = GPT(cfg).eval()
+        yours = copy.deepcopy(mine).cpu().eval()
+        g = torch.Generator().manual_seed(22)
+        idx = torch.randint(cfg.vocab_size, (2, min(cfg.block_size, 10)), generator=g)
+        targets = torch.randint(cfg.vocab_size, idx.shape, generator=g)
+        try:
+            yours.load_state_dict(ref.state_dict())
+        except (RuntimeError, KeyError):
+            yours = None
+        out = _quiet_forward(yours, idx, targets) if yours is not None else None
+        if isinstance(out, (tuple, list)) and len(out) == 2 and isinstance(out[0], torch.Tensor):
+            with torch.no_grad():
+                logits, loss = ref(idx, targets)
+                no_pos = copy.deepcopy(ref)
+                no_pos.transformer.wpe.weight.zero_()
+                logits_no_pos, _ = no_pos(idx, targets)
+            got = out[0].detach().float()
+            close = lambda a, b: a.shape == b.shape and torch.allclose(a, b, atol=1e-4)  # noqa: E731
+            what = "your model's logits"
+            if not close(got, logits):
+                if close(got, logits_no_pos):
+                    return failed(what, "ignore the position", "h0 = wte(idx) + wpe(torch.arange(T)): add W_p")
+                if close(got, logits.softmax(-1)) or close(got, logits.log_softmax(-1)):
+                    return failed(
+                        what,
+                        "are probabilities (a softmax was applied)",
+                        "return the raw scores lm_head(h); cross_entropy applies the softmax itself",
+                    )
+            elif isinstance(out[1], torch.Tensor) and math.isclose(float(out[1]), float(loss) * targets.numel()):
+                return compare_tensors(
+                    "the loss", out[1], loss, hint="that is the sum over all B*T positions: take the mean"
+                )
+    return check_gpt(mine, config)
+
 
 # ------------------------------------------------------------------------------------------------ schedule
 _SCHEDULE = dict(learning_rate=1e-3, warmup_iters=10, decay_iters=100, min_lr=1e-4)
