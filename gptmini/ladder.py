@@ -19,7 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .config import GPTConfig
-from .model import MLP, CausalSelfAttention
+from .model import GPT, MLP, CausalSelfAttention
 
 __all__ = ["LADDER_RUNGS", "Rung", "LadderModel", "build_rung"]
 
@@ -97,7 +97,7 @@ class LadderModel(nn.Module):
             self.drop = nn.Dropout(config.dropout)
             self.layers = nn.ModuleList(LadderLayer(config, rung) for _ in range(config.n_layer))
             self.ln_f = nn.LayerNorm(config.n_embd) if rung.layernorm and config.norm == "pre" else None
-        self.apply(_init_weights)
+        self.apply(GPT._init_weights)  # GPT-1's N(0, 0.02), as gptmini.GPT
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
         if not self.layers:  # bigram: the scores of the next token depend on this token only
@@ -114,13 +114,6 @@ class LadderModel(nn.Module):
         if targets is not None:
             loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))
         return logits, loss
-
-
-def _init_weights(module: nn.Module) -> None:
-    if isinstance(module, (nn.Linear, nn.Embedding)):
-        nn.init.normal_(module.weight, mean=0.0, std=0.02)
-        if getattr(module, "bias", None) is not None:
-            nn.init.zeros_(module.bias)
 
 
 def build_rung(name: str, config: GPTConfig) -> LadderModel:
