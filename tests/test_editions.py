@@ -44,6 +44,7 @@ CONVERTED = [
     "02_embeddings.ipynb",
     "03_masked_self_attention.ipynb",
     "04_multihead_attention_and_block.ipynb",
+    "05_gpt1_pretraining.ipynb",
     "06_byte_pair_encoding.ipynb",
     "08_gpt1_to_gpt2.ipynb",
     "10_zero_and_few_shot.ipynb",

@@ -33,3 +33,7 @@ __all__ = [
     *_exercises_all,
     *_part3_all,
 ]
+from .training import *  # noqa: E402, F403
+from .training import __all__ as _training_all  # noqa: E402
+
+__all__ += [*_training_all]

@@ -116,3 +116,31 @@ def package_version(name: str, *args: Any) -> Any:
     if name not in _VERSIONS:
         raise KeyError(f"no package version of {name!r}; known: {sorted(_VERSIONS)}")
     return _VERSIONS[name](*args)
+
+
+# ------------------------------------------------------------------------------------------------ 05
+def _gpt1_module():
+    from ..model import GPT
+
+    return GPT  # MyGPT1(config) -> gptmini's GPT: the same parameter names, (logits, loss) from (idx, targets)
+
+
+def _lr_schedule():
+    from ..optim import get_lr
+
+    return get_lr  # lr_schedule(step, learning_rate=, warmup_iters=, decay_iters=, min_lr=)
+
+
+def _train_step(model, optimizer, x, y, lr, grad_clip):
+    from ..train import train_step
+
+    return train_step(model, optimizer, [(x, y)], lr=lr, grad_clip=grad_clip).loss
+
+
+_VERSIONS.update(
+    {
+        "MyGPT1": _gpt1_module,
+        "lr_schedule": _lr_schedule,
+        "train_step": lambda: _train_step,  # my_train_step(model, optimizer, x, y, lr, grad_clip) -> the loss
+    }
+)
