@@ -91,6 +91,8 @@ def _train_recipe(
     recipe: str, steps: int, folder: Path, device: torch.device, what: str, **overrides
 ) -> tuple[GPT, Tokenizer, float | None]:
     """Train a recipe for ``steps`` steps, save it to ``folder`` and say so in one line; returns its val loss."""
+    from tqdm.auto import tqdm
+
     from .model import GPT
     from .recipes import prepare
     from .train import Trainer
@@ -100,7 +102,15 @@ def _train_recipe(
     data = prepare(recipe, **{"max_iters": steps, "eval_interval": steps, **overrides})
     model = GPT(data.model_config)
     config = data.train_config.replace(device=device, progress=False)
-    history = Trainer(model, data.train_ids, data.val_ids, config).fit()
+    bar = tqdm(total=steps, desc=f"training {recipe}", unit="step", leave=False)  # on stderr: the line stays one
+
+    def advance(record: dict) -> None:
+        bar.update(record["step"] - bar.n)
+
+    try:
+        history = Trainer(model, data.train_ids, data.val_ids, config, callbacks=[advance]).fit()
+    finally:
+        bar.close()
     model.save_pretrained(folder)
     data.tokenizer.save(folder)
     print(f"done in {time.perf_counter() - started:.0f} s, saved to {folder} for next time", flush=True)
