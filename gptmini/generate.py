@@ -55,17 +55,33 @@ def top_k_filter(logits: torch.Tensor, k: int | None) -> torch.Tensor:
 
 
 def top_p_filter(logits: torch.Tensor, p: float | None) -> torch.Tensor:
-    """Nucleus sampling: keep the smallest set of most likely tokens whose probabilities sum to >= p."""
+    """Nucleus sampling: keep the smallest set of most likely tokens whose probabilities sum to >= p.
+
+    A token is kept when the mass of the tokens sorted before it is still below p; tokens tied with the
+    last kept one are kept too, so the result does not depend on how a sort orders equal values.
+    Only the head of the sorted order matters, so it is found with ``topk`` on a candidate set that grows
+    until the cut is inside it: the same tokens as a full sort of the vocabulary, without sorting 50,257 values
+    on every step (see ``tests/test_generate_fast.py``).
+    """
     if p is None:
         return logits
     check_sampling_args(top_p=p)
     if p == 1.0:
         return logits
-    sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
-    cumulative = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
-    remove_sorted = cumulative - sorted_logits.softmax(dim=-1) >= p  # mass before this token already >= p
-    remove = remove_sorted.scatter(-1, order, remove_sorted)
-    return logits.masked_fill(remove, float("-inf"))
+    probs = logits.softmax(dim=-1)
+    vocab = probs.size(-1)
+    finite = int(torch.isfinite(logits).sum(dim=-1).max())  # after top-k: about k candidates are enough
+    m = min(vocab, finite + 1, 256)
+    while True:
+        if 4 * m > vocab:
+            m = vocab  # most of the vocabulary is needed: one full sort
+        head = probs.topk(m, dim=-1).values  # sorted, most likely first
+        before = F.pad(head.cumsum(dim=-1)[..., :-1], (1, 0))  # mass of the tokens sorted before each one
+        n_keep = (before < p).sum(dim=-1, keepdim=True).clamp(min=1)
+        threshold = head.gather(-1, n_keep - 1)  # probability of the last kept token
+        if m == vocab or bool(((n_keep < m) & (head[..., -1:] < threshold)).all()):
+            return logits.masked_fill(probs < threshold, float("-inf"))
+        m *= 16
 
 
 def filter_logits(
@@ -121,6 +137,8 @@ class _Stepper:
 
     Positions are learned and absolute, so once the window has to slide every cached key is at the wrong
     position: from then on each step re-runs the last ``block_size`` tokens, exactly as without a cache.
+    The model runs under ``torch.inference_mode`` (no autograd bookkeeping at all); only the last position
+    goes through ``lm_head``, the largest matrix of a small GPT.
     """
 
     def __init__(self, model: GPT, batch_size: int, max_length: int, use_cache: bool) -> None:
@@ -128,6 +146,7 @@ class _Stepper:
         max_length = min(max_length, model.config.block_size)
         self.cache: KVCache | None = model.new_cache(batch_size, max_length) if use_cache else None
 
+    @torch.inference_mode()
     def logits(self, idx: torch.Tensor) -> torch.Tensor:
         t, cache = idx.size(1), self.cache
         if cache is not None and 0 < cache.length == t - 1 and t <= cache.max_length:
@@ -141,7 +160,53 @@ class _Stepper:
         return self.model.lm_head(x[:, -1, :])
 
 
+def _prepare(model: GPT, idx, max_new_tokens: int, temperature: float, top_k: int | None, top_p: float | None):
+    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, Integral) or max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens must be a whole number >= 0, got {max_new_tokens!r}")
+    check_sampling_args(temperature, top_k, top_p)
+    idx, kind = _as_batch(model, idx)
+    _check_ids(model, idx)
+    idx = idx.long()
+    model.check_input(idx[:, -model.config.block_size :])
+    return idx, kind
+
+
 @torch.no_grad()
+def _new_tokens(
+    model: GPT,
+    idx: torch.Tensor,
+    max_new_tokens: int,
+    temperature: float,
+    top_k: int | None,
+    top_p: float | None,
+    seed: int | None,
+    use_cache: bool,
+    eos_token_id: int | None,
+) -> Iterator[torch.Tensor]:
+    """Yield each new token as a (B,) tensor, without reading it back to Python (no GPU sync per step).
+
+    The tokens go into one buffer allocated up front, so no step copies the sequence so far.
+    """
+    generator = None
+    if seed is not None:
+        generator = torch.Generator(device=idx.device).manual_seed(seed)
+    b, t0 = idx.shape
+    tokens = torch.empty(b, t0 + max_new_tokens, dtype=torch.long, device=idx.device)
+    tokens[:, :t0] = idx
+    stepper = _Stepper(model, b, t0 + max_new_tokens, use_cache)
+    done = torch.zeros(b, dtype=torch.bool, device=idx.device)
+    with eval_mode(model):
+        for t in range(t0, t0 + max_new_tokens):
+            nxt = sample_next(stepper.logits(tokens[:, :t]), temperature, top_k, top_p, generator).squeeze(1)
+            if eos_token_id is not None:
+                nxt = nxt.masked_fill(done, eos_token_id)  # finished rows keep padding with eos
+                done |= nxt == eos_token_id
+            tokens[:, t] = nxt
+            yield nxt
+            if eos_token_id is not None and bool(done.all()):
+                break
+
+
 def generate_stream(
     model: GPT,
     idx,
@@ -154,28 +219,10 @@ def generate_stream(
     eos_token_id: int | None = None,
 ) -> Iterator[torch.Tensor | int]:
     """Yield each new token (an int for one sequence, else a (B,) tensor); stops early at ``eos_token_id``."""
-    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, Integral) or max_new_tokens < 0:
-        raise ValueError(f"max_new_tokens must be a whole number >= 0, got {max_new_tokens!r}")
-    check_sampling_args(temperature, top_k, top_p)
-    idx, kind = _as_batch(model, idx)
-    _check_ids(model, idx)
-    idx = idx.long()
-    model.check_input(idx[:, -model.config.block_size :])
-    generator = None
-    if seed is not None:
-        generator = torch.Generator(device=idx.device).manual_seed(seed)
-    stepper = _Stepper(model, idx.size(0), idx.size(1) + max_new_tokens, use_cache)
-    done = torch.zeros(idx.size(0), dtype=torch.bool, device=idx.device)
-    with eval_mode(model):
-        for _ in range(max_new_tokens):
-            nxt = sample_next(stepper.logits(idx), temperature, top_k, top_p, generator)
-            if eos_token_id is not None:
-                nxt = nxt.masked_fill(done.unsqueeze(1), eos_token_id)  # finished rows keep padding with eos
-                done |= nxt.squeeze(1) == eos_token_id
-            idx = torch.cat([idx, nxt], dim=1)
-            yield int(nxt) if kind != "tensor" and idx.size(0) == 1 else nxt.squeeze(1)
-            if eos_token_id is not None and bool(done.all()):
-                break
+    idx, kind = _prepare(model, idx, max_new_tokens, temperature, top_k, top_p)
+    as_int = kind != "tensor" and idx.size(0) == 1
+    for nxt in _new_tokens(model, idx, max_new_tokens, temperature, top_k, top_p, seed, use_cache, eos_token_id):
+        yield int(nxt) if as_int else nxt
 
 
 def generate(
@@ -194,8 +241,8 @@ def generate(
     ``temperature=0`` is greedy decoding; ``top_k``/``top_p`` filter before sampling; ``seed`` makes
     sampling repeatable; ``use_cache`` (default) keeps past keys and values instead of recomputing them.
     """
-    prompt, kind = _as_batch(model, idx)
-    new = list(generate_stream(model, prompt, max_new_tokens, temperature, top_k, top_p, seed, use_cache, eos_token_id))
+    prompt, kind = _prepare(model, idx, max_new_tokens, temperature, top_k, top_p)
+    new = list(_new_tokens(model, prompt, max_new_tokens, temperature, top_k, top_p, seed, use_cache, eos_token_id))
     out = torch.cat([prompt, torch.stack(new, dim=1)], dim=1) if new else prompt
     if kind == "list":
         return out[0].tolist()

@@ -301,3 +301,50 @@ def test_pre_ln_check_does_not_depend_on_callers_seed(capsys):
     for seed in (1, 123):
         torch.manual_seed(seed)
         assert part2.check_pre_ln_block(pre)
+
+
+# ------------------------------------------------------------------------------------------- decoding limit
+def limit_right(bandwidth, model):
+    return bandwidth * 1e9 / sum(p.numel() * p.element_size() for p in model.parameters())
+
+
+def test_decoding_limit_passes_the_right_answer(capsys):
+    assert part2.check_decoding_limit(limit_right)
+    assert "GPT-2 small, float32, 19 GB/s matches gptmini (38.2 tokens/s)" in capsys.readouterr().out
+    no_positions = lambda bw, m: (
+        bw
+        * 1e9
+        / sum(  # noqa: E731  the one-row-per-token wpe left out is fine too
+            p.numel() * p.element_size() for n, p in m.named_parameters() if "wpe" not in n
+        )
+    )
+    assert part2.check_decoding_limit(no_positions)
+    torch.manual_seed(0)
+    small = part2._lively_model()
+    assert part2.check_decoding_limit(limit_right, model=small)
+
+
+def test_decoding_limit_names_the_usual_mistakes(capsys):
+    def state_dict_bytes(bw, m):  # the tied matrix appears twice in a state_dict
+        return bw * 1e9 / sum(t.numel() * t.element_size() for t in m.state_dict().values())
+
+    def no_output_layer(bw, m):
+        return bw * 1e9 / sum(p.numel() * p.element_size() for n, p in m.named_parameters() if "wte" not in n)
+
+    mistakes = {
+        "bits vs bytes": lambda bw, m: bw * 1e9 / (8 * sum(p.numel() * p.element_size() for p in m.parameters())),
+        "count it once": state_dict_bytes,
+        "read on every step": no_output_layer,
+        "GB vs GiB": lambda bw, m: bw * 2**30 / sum(p.numel() * p.element_size() for p in m.parameters()),
+        "not a fixed 4": lambda bw, m: bw * 1e9 / (4 * sum(p.numel() for p in m.parameters())),
+        "multiply by 1e9": lambda bw, m: bw / sum(p.numel() * p.element_size() for p in m.parameters()),
+    }
+    for hint, fn in mistakes.items():
+        assert not part2.check_decoding_limit(fn), hint
+        assert hint in capsys.readouterr().out
+
+
+def test_decoding_limit_survives_a_broken_answer(capsys):
+    assert not part2.check_decoding_limit(lambda bw, m: None)
+    assert not part2.check_decoding_limit(lambda bw, m: 1 / 0)
+    assert "ZeroDivisionError" in capsys.readouterr().out

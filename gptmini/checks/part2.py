@@ -38,6 +38,7 @@ __all__ = [
     "check_top_k",
     "check_top_p",
     "check_greedy_decode",
+    "check_decoding_limit",
     "check_continuation_logprob",
     "check_token_f1",
     "check_training_flops",
@@ -570,6 +571,79 @@ def check_greedy_decode(
                 hint = "every new token is the same: feed the new token back in (with the cache) so x changes"
         results.append(compare_values(what, got, expected, hint))
     return combine("check_greedy_decode", results)
+
+
+def weight_bytes(model: torch.nn.Module) -> int:
+    """Bytes of weights one decoding step reads: every parameter once (``parameters()`` skips the tied copy)."""
+    return sum(p.numel() * p.element_size() for p in model.parameters())
+
+
+def _limit_mistakes(model, bandwidth: float) -> list[tuple[float, str]]:
+    """(value, hint) for the usual slips in tokens/s <= bandwidth / weight bytes, bandwidth in GB/s."""
+    right = weight_bytes(model)
+    wte = model.transformer.wte.weight
+    tied = wte.numel() * wte.element_size()
+    params = sum(p.numel() for p in model.parameters())
+    gb = bandwidth * 1e9
+    return [
+        (gb / (8 * right), "bits vs bytes: weights are counted in bytes, as the bandwidth is (8 bits = 1 byte)"),
+        (8 * gb / right, "bits vs bytes: GB/s counts bytes; do not multiply the bandwidth by 8"),
+        (
+            gb / (right + tied),
+            "lm_head is wte itself (weight tying): count it once; model.state_dict() lists it twice, parameters() once",
+        ),
+        (gb / (right - tied), "the output layer (lm_head) is the tied wte: it is read on every step, so count it"),
+        (bandwidth * 2**30 / right, "GB vs GiB: a bandwidth in GB/s means 1e9 bytes per second, not 2**30"),
+        (gb / right * 1e9 / 2**30, "GB vs GiB: a bandwidth in GB/s means 1e9 bytes per second, not 2**30"),
+        (gb / params, "count bytes, not parameters: each one takes p.element_size() bytes (4 in float32, 2 in bf16)"),
+        (gb / (4 * params), "the bytes per parameter depend on the dtype: use p.element_size(), not a fixed 4"),
+        (bandwidth / right, "the bandwidth is in GB/s: multiply by 1e9 to get bytes per second"),
+    ]
+
+
+def check_decoding_limit(limit_fn: Callable[[float, torch.nn.Module], float], model=None) -> CheckResult:
+    """``limit_fn(bandwidth_gb_s, model)`` -> the decoding limit in tokens/s: bandwidth / weight bytes per token.
+
+    Batch 1: each new token needs every weight read from memory once. The cases are GPT-2 small in float32
+    and in bfloat16 and GPT-1 (built on the meta device: no memory, no time), then ``model`` if given.
+    The positions table ``wpe`` (one row read per token) may be counted or not: it is under 1 % of the bytes.
+    """
+    from ..config import GPTConfig
+    from ..model import GPT
+
+    require_callable(limit_fn, "limit_fn", "check_decoding_limit")
+    with torch.device("meta"):
+        gpt2 = GPT(GPTConfig.preset("gpt2"))
+        cases = [
+            ("GPT-2 small, float32, 19 GB/s", gpt2, 19.0),
+            ("GPT-2 small, bfloat16, 19 GB/s", GPT(GPTConfig.preset("gpt2")).to(torch.bfloat16), 19.0),
+            ("GPT-1, float32, 50 GB/s", GPT(GPTConfig.preset("gpt1")), 50.0),
+        ]
+    if model is not None:
+        cases.append(("your model, 19 GB/s", model, 19.0))
+    results = []
+    for name, m, bandwidth in cases:
+        what = f"decoding limit of {name}"
+        value, error = call_learner(what, limit_fn, bandwidth, m)
+        if error is not None:
+            return error
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            value = value.item()
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            results.append(compare_values(what, value, 1.0))
+            continue
+        expected = bandwidth * 1e9 / weight_bytes(m)
+        without_wpe = (
+            bandwidth
+            * 1e9
+            / (weight_bytes(m) - m.transformer.wpe.weight.numel() * m.transformer.wpe.weight.element_size())
+        )
+        if any(math.isclose(value, good, rel_tol=1e-3) for good in (expected, without_wpe)):
+            results.append(passed(f"{what} matches gptmini ({value:.1f} tokens/s)"))
+            continue
+        hint = next((h for wrong, h in _limit_mistakes(m, bandwidth) if math.isclose(value, wrong, rel_tol=1e-2)), None)
+        results.append(failed(what, f"differs: got {value:.6g} tokens/s, expected {expected:.6g}", hint))
+    return combine("check_decoding_limit", results)
 
 
 # ------------------------------------------------------------------------------------ 10: prompting
