@@ -101,7 +101,13 @@ def sample_next(
     """Pick the next token for each row of ``logits`` (B, vocab) -> (B, 1). temperature=0 is greedy."""
     if temperature == 0:
         return logits.argmax(dim=-1, keepdim=True)
-    probs = F.softmax(filter_logits(logits.float(), temperature, top_k, top_p), dim=-1)
+    logits = logits.double()  # float64: a temperature like 1e-60 is not 0 here, as it would be in float32
+    logits = (
+        logits - logits.max(dim=-1, keepdim=True).values
+    )  # the best token at 0: dividing by a tiny T cannot overflow
+    probs = F.softmax(filter_logits(logits, temperature, top_k, top_p), dim=-1)
+    if not torch.isfinite(probs).all():
+        raise ValueError("the next-token probabilities are not finite numbers: do the model's logits hold NaN or inf?")
     return torch.multinomial(probs, num_samples=1, generator=generator)
 
 

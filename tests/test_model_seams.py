@@ -170,3 +170,14 @@ def test_model_and_generate_import_without_a_cycle():
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("model")
     ]
     assert runtime_imports == []
+
+
+@pytest.mark.parametrize("temperature", [1e-97, 1e-30, 1e-6])
+def test_a_tiny_temperature_samples_the_greedy_token(model64, temperature):
+    greedy = model64.generate([1, 2, 3], 6, temperature=0)
+    assert model64.generate([1, 2, 3], 6, temperature=temperature, seed=0) == greedy
+
+
+def test_a_tiny_top_p_keeps_the_most_likely_token(model64):
+    greedy = model64.generate([1, 2, 3], 6, temperature=0)
+    assert model64.generate([1, 2, 3], 6, top_p=1e-97, seed=0) == greedy

@@ -624,7 +624,7 @@ def check_decoding_limit(limit_fn: Callable[[float, torch.nn.Module], float], mo
     results = []
     for name, m, bandwidth in cases:
         what = f"decoding limit of {name}"
-        value, error = call_learner(what, limit_fn, bandwidth, m)
+        value, error = call_answer(what, limit_fn, bandwidth, m)
         if error is not None:
             return error
         if isinstance(value, torch.Tensor) and value.numel() == 1:
