@@ -101,14 +101,16 @@ def sample_next(
     """Pick the next token for each row of ``logits`` (B, vocab) -> (B, 1). temperature=0 is greedy."""
     if temperature == 0:
         return logits.argmax(dim=-1, keepdim=True)
-    logits = logits.double()  # float64: a temperature like 1e-60 is not 0 here, as it would be in float32
-    logits = (
-        logits - logits.max(dim=-1, keepdim=True).values
-    )  # the best token at 0: dividing by a tiny T cannot overflow
+    device = logits.device
+    if device.type == "mps":  # MPS has no float64 (and older builds no topk over 16): the filters run on the CPU
+        logits = logits.cpu()
+    # float64 with the best logit at 0: dividing by a temperature like 1e-60 neither rounds it to 0 nor overflows
+    logits = logits.double()
+    logits = logits - logits.max(dim=-1, keepdim=True).values
     probs = F.softmax(filter_logits(logits, temperature, top_k, top_p), dim=-1)
     if not torch.isfinite(probs).all():
-        raise ValueError("the next-token probabilities are not finite numbers: do the model's logits hold NaN or inf?")
-    return torch.multinomial(probs, num_samples=1, generator=generator)
+        raise ValueError("the next-token probabilities are NaN or infinite: do the model's logits hold NaN or inf?")
+    return torch.multinomial(probs, num_samples=1, generator=generator).to(device)
 
 
 def _as_batch(model: GPT, idx) -> tuple[torch.Tensor, str]:
@@ -195,7 +197,8 @@ def _new_tokens(
     """
     generator = None
     if seed is not None:
-        generator = torch.Generator(device=idx.device).manual_seed(seed)
+        where = "cpu" if idx.device.type == "mps" else idx.device  # MPS samples on the CPU (see sample_next)
+        generator = torch.Generator(device=where).manual_seed(seed)
     b, t0 = idx.shape
     tokens = torch.empty(b, t0 + max_new_tokens, dtype=torch.long, device=idx.device)
     tokens[:, :t0] = idx
