@@ -144,3 +144,13 @@ _VERSIONS.update(
         "train_step": lambda: _train_step,  # my_train_step(model, optimizer, x, y, lr, grad_clip) -> the loss
     }
 )
+
+
+# ------------------------------------------------------------------------------------------------ 09
+def _decoding_limit(bandwidth_gb_s: float, model: torch.nn.Module) -> float:
+    """Tokens/s at most for a batch of one: every weight byte (the tied ``wte`` once) read once per token."""
+    weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    return bandwidth_gb_s * 1e9 / weight_bytes
+
+
+_VERSIONS["decoding_limit"] = lambda: _decoding_limit
