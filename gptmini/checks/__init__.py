@@ -33,3 +33,9 @@ __all__ = [
     *_exercises_all,
     *_part3_all,
 ]
+
+# notebook 07: the classifier head, the similarity sum, the multiple-choice softmax
+from .finetuning import *  # noqa: E402, F403
+from .finetuning import __all__ as _finetuning_all  # noqa: E402
+
+__all__ += _finetuning_all
