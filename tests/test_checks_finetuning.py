@@ -105,3 +105,18 @@ def test_the_package_versions_agree_with_the_classifier(kind):
             states = torch.stack([h[rows, j, extract[:, j]] for j in range(k)], dim=1)
             got = package_version("choice_probs")(states, clf.head.weight, clf.head.bias)
     torch.testing.assert_close(got, expected)
+
+
+def test_notebook_07_prose_quotes_every_range_its_cells_expect():
+    """Each range notebook 07 checks with expect (directly or through a `quoted` table) is quoted in its text."""
+    import json
+    import re
+    from pathlib import Path
+
+    nb = json.loads((Path(__file__).resolve().parents[1] / "notebooks" / "07_gpt1_finetuning.ipynb").read_text())
+    code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    prose = " ".join(" ".join("".join(c["source"]).split()) for c in nb["cells"] if c["cell_type"] == "markdown")
+    ranges = re.findall(r"expect\([^,]+, ([\d.]+), ([\d.]+),", code) + re.findall(r'": \(([\d.]+), ([\d.]+)\)', code)
+    assert len(ranges) >= 14, "notebook 07 should check every figure its text quotes"
+    missing = [(a, b) for a, b in ranges if f"{float(a):.2f}–{float(b):.2f}" not in prose]
+    assert not missing, f"ranges checked in code but not quoted in the text: {missing}"
