@@ -164,30 +164,58 @@ def course_model(
     return model.eval(), tok, source
 
 
+#: Notebook 07's base model: its recipe, and the checkpoint folder ``python -m gptmini train --preset`` writes.
+FINETUNE_RECIPE = "gpt1-bpe-train-plays"
+
+
+def _norm_of(folder: Path) -> str | None:
+    """The ``norm`` a checkpoint folder's config.json records (None if there is none or it cannot be read)."""
+    import json
+
+    try:
+        saved = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        return saved.get("config", saved).get("norm")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def finetune_base_model(
     steps: int | None = None, *, device: str | torch.device | None = None
 ) -> tuple[GPT, Tokenizer, str]:
     """The model notebook 07 fine-tunes: ``(model in eval mode, BPE tokenizer, where it came from)``.
 
-    Notebook 05's character model sees 64 characters, less than two lines: too little for tasks about
-    pairs of lines. GPT-1 read BPE tokens, so this is the ``gpt1-bpe-train-plays`` recipe
-    (:mod:`gptmini.recipes`): a 4 x 128 GPT on a 1,024-token byte-level BPE, pretrained on the *training
-    plays* of :func:`gptmini.tasks.split_plays` only, so that the plays the tasks test on stay unseen. The
-    first run trains it (``steps`` from the mode unless given) and saves it as the checkpoint
-    ``gpt1-bpe-train-plays-<steps>``; later runs load it.
+    It is notebook 05's GPT-1 (post-LN, learned positions), but it reads BPE tokens: 05's character model
+    sees 64 characters, less than two lines, too little for tasks about pairs of lines, and GPT-1 itself read
+    BPE tokens. So this is the ``gpt1-bpe-train-plays`` recipe (:mod:`gptmini.recipes`): a 4 x 128 post-LN GPT
+    on a 1,024-token byte-level BPE, pretrained on the *training plays* of :func:`gptmini.tasks.split_plays`
+    only, so that the plays the tasks test on stay unseen.
+
+    Where it comes from, in order: the checkpoint ``gpt1-bpe-train-plays`` that
+    ``python -m gptmini train --preset gpt1-bpe-train-plays`` writes (a teacher's, before class), if it is
+    post-LN; else ``gpt1-bpe-train-plays-post-<steps>`` of an earlier run; else it trains one now (``steps``
+    from the mode unless given) and saves it there. The norm is in the folder's name, so a pre-LN checkpoint
+    of an older version of the course is never picked up.
     """
     steps = by_mode(fast=30, classroom=1500, full=3000) if steps is None else steps
     target = get_device(device)
-    folder = checkpoint_dir(f"gpt1-bpe-train-plays-{steps}")
+    prepared = checkpoint_dir(FINETUNE_RECIPE)
+    folder = checkpoint_dir(f"{FINETUNE_RECIPE}-post-{steps}")
+    if (prepared / "model.safetensors").exists() and _norm_of(prepared) == "post":
+        model, tok = _load(prepared, target)
+        return (
+            model.eval(),
+            tok,
+            f"the checkpoint `python -m gptmini train --preset {FINETUNE_RECIPE}` wrote ({prepared})",
+        )
     if (folder / "model.safetensors").exists():
         model, tok = _load(folder, target)
         return model.eval(), tok, f"the checkpoint of an earlier run ({folder})"
     model, tok, val = _train_recipe(
-        "gpt1-bpe-train-plays", steps, folder, target, "pretraining a BPE GPT on the 28 training plays",
+        FINETUNE_RECIPE, steps, folder, target, "pretraining a post-LN GPT-1 on the 28 training plays",
         max_chars=by_mode(fast=200_000, classroom=None), eval_iters=by_mode(fast=2, classroom=8),
     )  # fmt: skip
     source = (
-        f"a 4 x 128 BPE GPT pretrained just now for {steps} steps on the training plays "
+        f"a 4 x 128 post-LN GPT-1 pretrained just now for {steps} steps on the training plays "
         f"(validation loss {val:.2f} nats per token), saved to {folder}"
     )
     return model.eval(), tok, source

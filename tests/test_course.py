@@ -73,11 +73,12 @@ def test_finetune_base_model_trains_on_the_training_plays_then_loads(empty_home,
     torch.manual_seed(0)
     model, tok, source = finetune_base_model(steps=2, device="cpu")
     printed = capsys.readouterr().out
-    assert "pretraining a BPE GPT on the 28 training plays: training gpt1-bpe-train-plays for 2 steps" in printed
+    assert "pretraining a post-LN GPT-1 on the 28 training plays: training gpt1-bpe-train-plays for 2 steps" in printed
     assert "2 steps" in source and not model.training
     assert isinstance(tok, BPETokenizer) and tok.vocab_size == model.config.vocab_size == 1024
     assert (model.config.n_layer, model.config.n_embd, model.config.block_size) == (4, 128, 64)
-    folder = checkpoint_dir("gpt1-bpe-train-plays-2")
+    assert model.config.norm == "post"  # notebook 05's GPT-1, not GPT-2's pre-LN
+    folder = checkpoint_dir("gpt1-bpe-train-plays-post-2")  # the norm in the name: an old pre-LN one is not reused
     assert (folder / "model.safetensors").exists()
 
     again, tok2, source2 = finetune_base_model(steps=2, device="cpu")
@@ -87,3 +88,23 @@ def test_finetune_base_model_trains_on_the_training_plays_then_loads(empty_home,
     ids = torch.tensor([tok.encode(line)])
     with torch.no_grad():
         torch.testing.assert_close(again(ids)[0], model(ids)[0], rtol=0, atol=0)
+
+
+def test_finetune_base_model_uses_the_cli_checkpoint_only_when_it_is_post_ln(empty_home, capsys):
+    """`python -m gptmini train --preset gpt1-bpe-train-plays` writes checkpoints/gpt1-bpe-train-plays: used if
+    post-LN; a pre-LN one (an older course) is passed over and a post-LN model is trained instead."""
+    from gptmini.tokenizers import BPETokenizer
+
+    tok = BPETokenizer().train("To be, or not to be: that is the question.\n" * 20, vocab_size=280)
+    cli = checkpoint_dir("gpt1-bpe-train-plays")
+    for norm in ("post", "pre"):
+        config = GPTConfig(vocab_size=280, block_size=16, n_layer=1, n_head=2, n_embd=16, dropout=0.0, norm=norm)
+        save_pretrained(GPT(config), cli)
+        tok.save(cli)
+        if norm == "post":
+            model, _, source = finetune_base_model(steps=2, device="cpu")
+            assert "python -m gptmini train --preset gpt1-bpe-train-plays" in source and str(cli) in source
+            assert (model.config.n_embd, model.config.norm) == (16, "post")
+            assert capsys.readouterr().out == ""  # loaded, nothing trained
+    model, _, source = finetune_base_model(steps=2, device="cpu")
+    assert "pretrained just now" in source and model.config.norm == "post" and model.config.n_embd == 128

@@ -46,6 +46,7 @@ CONVERTED = [
     "04_multihead_attention_and_block.ipynb",
     "05_gpt1_pretraining.ipynb",
     "06_byte_pair_encoding.ipynb",
+    "07_gpt1_finetuning.ipynb",
     "08_gpt1_to_gpt2.ipynb",
     "10_zero_and_few_shot.ipynb",
 ]

@@ -36,7 +36,7 @@ def test_fallback_and_finetune_base_recipes_say_what_they_are():
     small = model_config("gpt1-char-2x64", 71)
     assert (small.n_layer, small.n_embd, small.norm, small.name) == (2, 64, "post", "gpt1-char-2x64")
     base = model_config("gpt1-bpe-train-plays", 1024)
-    assert (base.n_layer, base.n_embd, base.n_head, base.block_size, base.norm) == (4, 128, 4, 64, "pre")
+    assert (base.n_layer, base.n_embd, base.n_head, base.block_size, base.norm) == (4, 128, 4, 64, "post")
     from gptmini.data import shakespeare_plays
     from gptmini.tasks import split_plays
 

@@ -37,3 +37,9 @@ from .training import *  # noqa: E402, F403
 from .training import __all__ as _training_all  # noqa: E402
 
 __all__ += [*_training_all]
+
+# notebook 07: the classifier head, the similarity sum, the multiple-choice softmax
+from .finetuning import *  # noqa: E402, F403
+from .finetuning import __all__ as _finetuning_all  # noqa: E402
+
+__all__ += _finetuning_all

@@ -92,6 +92,27 @@ def _continuation_logprob(model, context_ids: list[int], continuation_ids: list[
     return score_continuations(model, [context_ids], [continuation_ids])[0].logprob
 
 
+def _entailment_input(premise_ids, hypothesis_ids, special) -> list[int]:
+    from ..finetune import entailment_input
+
+    return entailment_input(premise_ids, hypothesis_ids, special).ids
+
+
+def _l3_loss(class_logits, labels, lm_loss, lam):
+    from ..finetune import combined_loss
+
+    return combined_loss(class_logits, labels, lm_loss, lam)[0]
+
+
+def _classifier_probs(h: torch.Tensor, extract: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    rows = torch.arange(h.size(0), device=h.device)
+    return (h[rows, extract] @ w.T + b).softmax(-1)
+
+
+def _choice_probs(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return (h @ w.T + b).squeeze(-1).softmax(-1)
+
+
 _VERSIONS: dict[str, Callable[..., Any]] = {
     "char_tokenizer": _char_tokenizer,  # called with the text: returns (encode, decode)
     "get_batch": lambda: _get_batch,
@@ -108,6 +129,12 @@ _VERSIONS: dict[str, Callable[..., Any]] = {
     "train_bpe": lambda: _train_bpe,
     "pre_ln_forward": lambda: lambda block, x: block(x),
     "continuation_logprob": lambda: _continuation_logprob,
+    # notebook 07
+    "entailment_input": lambda: _entailment_input,
+    "l3_loss": lambda: _l3_loss,
+    "classifier_probs": lambda: _classifier_probs,
+    "similarity_sum": lambda: lambda h_ab, h_ba: h_ab + h_ba,
+    "choice_probs": lambda: _choice_probs,
 }
 
 
