@@ -5,6 +5,7 @@ Static tests here (fast); the notebooks of both editions are executed in tests/t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -263,7 +264,8 @@ class _Bloom:
         self.bits, self.k = [False] * num_bits, num_hashes
 
     def positions(self, item):
-        h1, h2 = hash(("a", item)), hash(("b", item)) | 1
+        digest = hashlib.blake2b(item.encode(), digest_size=16).digest()  # not hash(): that changes per process
+        h1, h2 = int.from_bytes(digest[:8], "little"), int.from_bytes(digest[8:], "little") | 1
         return [(h1 + i * h2) % len(self.bits) for i in range(self.k)]
 
     def add(self, item):
