@@ -131,13 +131,7 @@ def _check_ids(model: GPT, idx: torch.Tensor) -> None:
     """Every prompt id must be in the vocabulary, the part that gets cropped away included."""
     if idx.dtype.is_floating_point or idx.dtype == torch.bool or idx.is_complex():
         raise ValueError(f"Token ids must be integers (torch.long), got dtype {idx.dtype}; use idx.long().")
-    lo, hi = int(idx.min()), int(idx.max())
-    if lo < 0 or hi >= model.config.vocab_size:
-        bad = lo if lo < 0 else hi
-        raise ValueError(
-            f"Token id {bad} is outside the vocabulary [0, {model.config.vocab_size}); were these ids made by "
-            "the tokenizer this model was trained with?"
-        )
+    model.check_ids(idx)
 
 
 class _Stepper:

@@ -204,6 +204,10 @@ class GPT(nn.Module):
             return  # reading values back breaks a compiled graph: inside torch.compile the range check is skipped
         if self.training and idx.device.type != "cpu":
             return  # reading min/max back stalls the GPU every step; the Trainer checks its data once, up front
+        self.check_ids(idx)
+
+    def check_ids(self, idx: torch.Tensor) -> None:
+        """Every id must index a row of the token table: in [0, vocab_size)."""
         lo, hi = int(idx.min()), int(idx.max())
         if lo < 0 or hi >= self.config.vocab_size:
             bad = lo if lo < 0 else hi
