@@ -2,6 +2,11 @@
 
 One environment variable, ``GPTMINI_MODE`` = ``fast`` | ``classroom`` | ``full`` (default ``classroom``),
 picks how long things run; the cells are the same in every mode, only the numbers change.
+
+Classroom mode on a CUDA GPU is its own **scale**, ``"gpu"``: a cell that gives ``by_mode(..., gpu=...)`` gets
+bigger sizes there (a 0.8M-parameter model leaves a GPU idle), the course's stand-in models use their recipe's
+GPU variant, their checkpoints get a ``-gpu`` name, and ``expect`` does not judge a GPU run against ranges
+measured on a CPU. The CPU sizes stay what they are.
 """
 
 from __future__ import annotations
@@ -21,8 +26,10 @@ MODES = ("fast", "classroom", "full")
 T = TypeVar("T")
 
 if TYPE_CHECKING:  # only for type hints: importing the model here would slow down `import gptmini.course`
+    from .config import GPTConfig
     from .model import GPT
     from .tokenizers import Tokenizer
+    from .train import TrainConfig
 
 
 def mode() -> str:
@@ -33,10 +40,48 @@ def mode() -> str:
     return value
 
 
-def by_mode(fast: T, classroom: T, full: T | None = None) -> T:
-    """The value for the current mode, e.g. ``steps = by_mode(fast=30, classroom=2000, full=5000)``."""
-    choice = {"fast": fast, "classroom": classroom, "full": classroom if full is None else full}
-    return choice[mode()]
+#: The device :func:`setup` picked: by_mode, checkpoint_name and expect follow it (else cuda > mps > cpu).
+_setup_device: torch.device | None = None
+#: Each scale in words, for the one-line reports of :func:`describe_sizes` and :func:`gptmini.expect.expect`.
+SCALES = {
+    "fast": "fast mode",
+    "classroom": "classroom mode",
+    "gpu": "classroom mode on a CUDA GPU",
+    "full": "full mode",
+}
+
+
+def _device(device: str | torch.device | None = None) -> torch.device:
+    if device is not None:
+        return torch.device(device)
+    return _setup_device if _setup_device is not None else get_device()
+
+
+def scale(device: str | torch.device | None = None) -> str:
+    """Which sizes this run uses: the mode, except that classroom mode on a CUDA device is ``"gpu"``.
+
+    ``device``: where the model trains (default: what :func:`setup` picked, else cuda > mps > cpu).
+    Apple's MPS keeps the CPU sizes: it is not fast enough for the GPU ones to train in minutes.
+    """
+    now = mode()
+    return "gpu" if now == "classroom" and _device(device).type == "cuda" else now
+
+
+def by_mode(
+    fast: T, classroom: T, full: T | None = None, *, gpu: T | None = None, device: str | torch.device | None = None
+) -> T:
+    """The value for the current mode, e.g. ``steps = by_mode(fast=30, classroom=2000, full=5000, gpu=5000)``.
+
+    ``gpu``: classroom mode's value on a CUDA GPU (default: ``classroom``, the CPU value); ``full`` defaults
+    to what classroom mode picks on this device. ``device`` as in :func:`scale`.
+    """
+    here = scale(device)
+    if here == "fast":
+        return fast
+    if here == "full" and full is not None:
+        return full
+    on_gpu = here == "gpu" or (here == "full" and _device(device).type == "cuda")
+    return gpu if on_gpu and gpu is not None else classroom
 
 
 def home() -> Path:
@@ -47,6 +92,55 @@ def home() -> Path:
 def checkpoint_dir(name: str) -> Path:
     """The known place of a course checkpoint, e.g. ``checkpoint_dir("gpt1-shakespeare")`` (notebook 05)."""
     return home() / "checkpoints" / name
+
+
+GPU_SUFFIX = "-gpu"
+
+
+def checkpoint_name(name: str, device: str | torch.device | None = None) -> str:
+    """The name a notebook saves its model under here: ``name``, or ``name-gpu`` for GPU sizes.
+
+    A notebook run with the GPU sizes (classroom mode on CUDA) writes ``gpt1-shakespeare-gpu``, so it never
+    overwrites the CPU-size checkpoint (or is taken for it), and a later notebook on the same device finds it.
+    """
+    return name + GPU_SUFFIX if scale(device) == "gpu" else name
+
+
+def recipe_for(name: str, device: str | torch.device | None = None) -> str:
+    """The recipe to train here: ``name``, or its GPU variant (``Recipe.gpu``) on the GPU scale."""
+    from .recipes import RECIPES
+
+    if name not in RECIPES:
+        raise ValueError(f"Unknown training preset {name!r}. Valid presets: {', '.join(RECIPES)}")
+    gpu = RECIPES[name].gpu
+    return gpu if gpu is not None and scale(device) == "gpu" else name
+
+
+def describe_shape(config: GPTConfig) -> str:
+    """A model's sizes in one phrase: ``6 × 384, 6 heads, context 256, 10.8M parameters``."""
+    from .sizes import count_params
+
+    return (
+        f"{config.n_layer} × {config.n_embd}, {config.n_head} heads, context {config.block_size}, "
+        f"{count_params(config) / 1e6:.1f}M parameters"
+    )
+
+
+_WHY = {
+    "fast": "seconds, for tests: the model learns little",
+    "classroom": "sizes that train in minutes on a laptop CPU (on a CUDA GPU classroom mode picks bigger ones)",
+    "gpu": "GPU sizes, picked because this is a CUDA GPU: the CPU sizes are too small to keep it busy",
+    "full": "full mode's sizes, for a long run",
+}
+
+
+def describe_sizes(config: GPTConfig, device: str | torch.device | None = None) -> str:
+    """One line for a notebook: the mode, the device, the sizes picked and why.
+
+    ``config``: the :class:`gptmini.GPTConfig` built from :func:`by_mode`'s choice; ``device`` as in :func:`scale`.
+    """
+    here = scale(device)
+    return f"{SCALES[here]} on {describe(_device(device))}: {describe_shape(config)} ({_WHY[here]})"
 
 
 def seed_everything(seed: int = 1337) -> None:
@@ -65,11 +159,16 @@ class Setup:
 
 
 def setup(seed: int = 1337, device: str | None = None) -> Setup:
-    """Seed everything, pick the device (cuda > mps > cpu), and report the mode; call it in each first cell."""
+    """Seed everything, pick the device (cuda > mps > cpu), and report the mode; call it in each first cell.
+
+    The device is remembered, so that :func:`by_mode` picks the sizes for the device the cells train on.
+    """
+    global _setup_device
     seed_everything(seed)
     if mode() == "fast":
         torch.set_num_threads(min(2, torch.get_num_threads()))
     info = Setup(mode=mode(), device=get_device(device), seed=seed)
+    _setup_device = info.device
     print(info)
     return info
 
@@ -131,37 +230,57 @@ def course_model(
     stand-in, a 2 x 64 character-level GPT-1 (the ``gpt1-char-2x64`` recipe, ``steps`` from the mode unless
     given): trained once, saved under :func:`home` as ``gpt1-char-2x64-<steps>-steps`` and reused after.
     Weaker than notebook 05's model, but enough for every cell to run. It prints one line saying which it
-    is. ``unk`` (e.g. ``" "``) makes a character tokenizer map characters it has never seen to that
-    character instead of raising, for prompts that are not Shakespeare.
+    is, with its sizes. ``unk`` (e.g. ``" "``) makes a character tokenizer map characters it has never seen
+    to that character instead of raising, for prompts that are not Shakespeare.
+
+    On the GPU scale (classroom mode on CUDA, see :func:`scale`) each name's ``-gpu`` checkpoint (what the
+    notebook saved on a GPU) comes before the name itself, and the stand-in is the recipe's GPU variant
+    (``gpt1-char-6x384``), saved under its own name.
     """
     from .tokenizers import CharTokenizer
 
     names = (names,) if isinstance(names, str) else tuple(names)  # one name given as a string is a common slip
     target = get_device(device)
-    steps = by_mode(fast=60, classroom=600, full=2000) if steps is None else steps
-    fallback = checkpoint_dir(f"{FALLBACK_RECIPE}-{steps}-steps")
-    found = next((checkpoint_dir(n) for n in names if (checkpoint_dir(n) / "model.safetensors").exists()), None)
+    recipe = recipe_for(FALLBACK_RECIPE, target)
+    if steps is None:
+        steps = by_mode(fast=60, classroom=600, full=2000, gpu=_recipe_train(recipe).max_iters, device=target)
+    fallback = checkpoint_dir(f"{recipe}-{steps}-steps")
+    candidates = []
+    for name in names:  # on a GPU: what a notebook saved with the GPU sizes first, then the CPU-size one
+        candidates += [checkpoint_dir(checkpoint_name(name, target)), checkpoint_dir(name)]
+    found = next((f for f in dict.fromkeys(candidates) if (f / "model.safetensors").exists()), None)
     if found is not None:
         model, tok = _load(found, target)
-        source = f"the {found.name} checkpoint from {_MADE_BY.get(found.name, 'an earlier run')} ({found})"
+        made_by = _MADE_BY.get(found.name.removesuffix(GPU_SUFFIX), "an earlier run")
+        source = f"the {found.name} checkpoint from {made_by} ({describe_shape(model.config)}; {found})"
         print(f"using {source}")
     elif (fallback / "model.safetensors").exists():
         model, tok = _load(fallback, target)
-        source = f"the quick stand-in {FALLBACK_RECIPE} trained earlier for {steps} steps ({fallback})"
+        source = (
+            f"the quick stand-in {recipe} trained earlier for {steps} steps "
+            f"({describe_shape(model.config)}; {fallback})"
+        )
         print(f"no checkpoint {' or '.join(names)} found: using {source}")
     else:
         missing = (
             f"no checkpoint {' or '.join(names)} found (notebook 05 or "
-            "`python -m gptmini train --preset gpt1-shakespeare` makes a better one)"
+            f"`python -m gptmini train --preset {recipe_for('gpt1-shakespeare', target)}` makes a better one)"
         )
-        model, tok, val = _train_recipe(FALLBACK_RECIPE, steps, fallback, target, missing)
+        model, tok, val = _train_recipe(recipe, steps, fallback, target, missing)
         source = (
-            f"the quick stand-in {FALLBACK_RECIPE} trained just now for {steps} steps "
-            f"(validation loss {val:.2f} nats per character), saved to {fallback}"
+            f"the quick stand-in {recipe} trained just now for {steps} steps "
+            f"(validation loss {val:.2f} nats per character; {describe_shape(model.config)}), saved to {fallback}"
         )
     if unk is not None and isinstance(tok, CharTokenizer):
         tok = CharTokenizer(tok.itos, unk=unk)  # raises if unk is not one of its characters
     return model.eval(), tok, source
+
+
+def _recipe_train(name: str) -> TrainConfig:
+    """A recipe's own training settings (its ``max_iters`` and ``eval_iters`` are the GPU scale's)."""
+    from .recipes import train_config
+
+    return train_config(name)
 
 
 #: Notebook 07's base model: its recipe, and the checkpoint folder ``python -m gptmini train --preset`` writes.
@@ -194,28 +313,32 @@ def finetune_base_model(
     ``python -m gptmini train --preset gpt1-bpe-train-plays`` writes (a teacher's, before class), if it is
     post-LN; else ``gpt1-bpe-train-plays-post-<steps>`` of an earlier run; else it trains one now (``steps``
     from the mode unless given) and saves it there. The norm is in the folder's name, so a pre-LN checkpoint
-    of an older version of the course is never picked up.
+    of an older version of the course is never picked up. On the GPU scale (:func:`scale`) the same, with the
+    recipe's GPU variant ``gpt1-bpe-train-plays-gpu`` and its own folder names.
     """
-    steps = by_mode(fast=30, classroom=1500, full=3000) if steps is None else steps
     target = get_device(device)
-    prepared = checkpoint_dir(FINETUNE_RECIPE)
-    folder = checkpoint_dir(f"{FINETUNE_RECIPE}-post-{steps}")
+    recipe = recipe_for(FINETUNE_RECIPE, target)
+    if steps is None:
+        steps = by_mode(fast=30, classroom=1500, full=3000, gpu=_recipe_train(recipe).max_iters, device=target)
+    prepared = checkpoint_dir(recipe)
+    folder = checkpoint_dir(f"{recipe}-post-{steps}")
     if (prepared / "model.safetensors").exists() and _norm_of(prepared) == "post":
         model, tok = _load(prepared, target)
         return (
             model.eval(),
             tok,
-            f"the checkpoint `python -m gptmini train --preset {FINETUNE_RECIPE}` wrote ({prepared})",
+            f"the checkpoint `python -m gptmini train --preset {recipe}` wrote ({prepared})",
         )
     if (folder / "model.safetensors").exists():
         model, tok = _load(folder, target)
         return model.eval(), tok, f"the checkpoint of an earlier run ({folder})"
+    eval_iters = by_mode(fast=2, classroom=8, gpu=_recipe_train(recipe).eval_iters, device=target)
     model, tok, val = _train_recipe(
-        FINETUNE_RECIPE, steps, folder, target, "pretraining a post-LN GPT-1 on the 28 training plays",
-        max_chars=by_mode(fast=200_000, classroom=None), eval_iters=by_mode(fast=2, classroom=8),
+        recipe, steps, folder, target, "pretraining a post-LN GPT-1 on the 28 training plays",
+        max_chars=by_mode(fast=200_000, classroom=None, device=target), eval_iters=eval_iters,
     )  # fmt: skip
     source = (
-        f"a 4 x 128 post-LN GPT-1 pretrained just now for {steps} steps on the training plays "
-        f"(validation loss {val:.2f} nats per token), saved to {folder}"
+        f"a {model.config.n_layer} x {model.config.n_embd} post-LN GPT-1 pretrained just now for {steps} steps "
+        f"on the training plays (validation loss {val:.2f} nats per token), saved to {folder}"
     )
     return model.eval(), tok, source

@@ -8,7 +8,9 @@ line that says so, so a student never reads a sentence that their own output con
     this run: 5.12; the text says 4.3–4.6 for the pre-LN model's final validation loss (nats per token); ...
 
 ``mode="classroom"`` says which speed the range was measured in; in another mode (``GPTMINI_MODE=fast`` in
-the tests) the value is not judged, and one line says the text's range is for that other mode.
+the tests) the value is not judged, and one line says the text's range is for that other mode. Classroom
+mode on a CUDA GPU trains other sizes (:func:`gptmini.course.scale` is ``"gpu"`` there), so a ``"classroom"``
+range, measured on a CPU, is not judged on a GPU either; ``mode="gpu"`` marks a range measured there.
 
 When ``$GPTMINI_RECORD`` names a file, every call also appends one JSON line there (what, value, range, mode,
 whether it was inside): ``bench/course.py`` collects a notebook's key numbers that way, without the notebook
@@ -22,7 +24,9 @@ import math
 import os
 from numbers import Real
 
+from .course import SCALES
 from .course import mode as current_mode
+from .course import scale as current_scale
 
 
 def _format(value: float) -> str:
@@ -52,16 +56,17 @@ def expect(value: Real, low: Real, high: Real, what: str, *, mode: str | None = 
         raise ValueError(f"expect: low ({low}) is above high ({high}) for {what!r}")
     if not what or not what.strip():
         raise ValueError("expect: say what the number is (what=...), so that the line it prints reads as a sentence")
-    now = current_mode()
-    judged = mode is None or mode == now
+    now, run = current_mode(), current_scale()
+    judged = mode is None or mode == run
     inside = bool(low <= value <= high) and not math.isnan(value)
     _record(
         {"what": what, "value": float(value), "low": float(low), "high": float(high), "mode": mode,
-         "run_mode": now, "inside": inside if judged else None}
+         "run_mode": now, "run_scale": run, "inside": inside if judged else None}
     )  # fmt: skip
     span = f"{_format(low)}–{_format(high)}" if low != high else _format(low)
     if not judged:
-        print(f"this run ({now} mode): {_format(value)}; the text's {span} for {what} was measured in {mode} mode")
+        measured = "classroom mode on a CPU" if run == "gpu" and mode == "classroom" else SCALES.get(mode, mode)
+        print(f"this run ({SCALES[run]}): {_format(value)}; the text's {span} for {what} was measured in {measured}")
     elif not inside:
         side = "below" if value < low else "above" if value > high else "not a number, outside"
         print(

@@ -6,6 +6,12 @@ build their models here, so the same name always means the same model trained th
 
 Every recipe reads the bundled Shakespeare (no download) and keeps the last 10 % of its tokens for
 validation (a split by position, the same on every machine).
+
+A recipe can name a **GPU variant** (``gpu=``): the recipe classroom mode trains instead on a CUDA GPU
+(:func:`gptmini.course.recipe_for`), with sizes from nanoGPT's GPU recipe for Shakespeare characters (6 layers
+x 384, 6 heads, context 256, dropout 0.2, batch 64, learning rate 1e-3, 5,000 steps; its README reports about
+3 minutes on one A100 and a best validation loss of 1.47, for its pre-LN model on a 1.1M-character
+Shakespeare). On this course's text and models their times and losses are not measured yet.
 """
 
 from __future__ import annotations
@@ -32,14 +38,24 @@ class Recipe:
     text: Literal["all", "train_plays"] = "all"  # train_plays: the plays fine-tuning tasks do not test on
     max_chars: int | None = None  # None: the whole text
     train: dict[str, Any] = field(default_factory=dict)
+    gpu: str | None = None  # the recipe classroom mode uses instead on a CUDA GPU (None: this one everywhere)
 
+
+#: nanoGPT's GPU sizes for Shakespeare characters (its config/train_shakespeare_char.py) ...
+_GPU_SIZES = dict(n_layer=6, n_head=6, n_embd=384, block_size=256, dropout=0.2)
+#: ... and its training settings where they differ from TrainConfig's (lr 1e-3, min_lr 1e-4, betas (0.9, 0.99),
+#: weight decay 0.1, clipping 1.0 and 250 steps between evaluations are the same). 50 batches per evaluation,
+#: not nanoGPT's 200: at 200, the 21 evaluations would cost about half as much as the training itself.
+_GPU_TRAIN = dict(batch_size=64, max_iters=5000, warmup_iters=100, eval_iters=50)
 
 RECIPES: dict[str, Recipe] = {
     # The defaults of TrainConfig are this recipe: 2000 steps of 12 x 64 characters (minutes on a CPU).
-    "shakespeare-char": Recipe("characters, GPT-2's pre-LN, 4 x 128", "shakespeare-char"),
+    "shakespeare-char": Recipe("characters, GPT-2's pre-LN, 4 x 128", "shakespeare-char", gpu="shakespeare-char-gpu"),
     # Notebook 05's GPT-1 (post-LN), trained the same way; `python -m gptmini train --preset gpt1-shakespeare`
     # writes the checkpoint notebooks 00, 03, 04, 09 and 10 look for, so a teacher can prepare it before class.
-    "gpt1-shakespeare": Recipe("characters, GPT-1's post-LN, 4 x 128 (notebook 05)", "gpt1-shakespeare"),
+    "gpt1-shakespeare": Recipe(
+        "characters, GPT-1's post-LN, 4 x 128 (notebook 05)", "gpt1-shakespeare", gpu="gpt1-shakespeare-gpu"
+    ),
     # BPE tokens carry ~3-4 characters each, so fewer steps of 128-token windows see as much text.
     "shakespeare-bpe": Recipe(
         "a 1,024-token BPE, pre-LN, 4 x 192", "shakespeare-bpe", tokenizer="bpe", train=dict(max_iters=1500)
@@ -65,6 +81,7 @@ RECIPES: dict[str, Recipe] = {
         "gpt1-shakespeare",
         model=dict(n_layer=2, n_embd=64, name="gpt1-char-2x64"),
         train=dict(eval_iters=5),
+        gpu="gpt1-char-6x384",
     ),
     # Notebook 07's base model: notebook 05's GPT-1 (post-LN, learned positions), but reading BPE tokens: 64 of
     # them hold four or five lines, where 64 characters hold less than two (pairs of lines are what the tasks
@@ -78,6 +95,42 @@ RECIPES: dict[str, Recipe] = {
         tokenizer="bpe",
         text="train_plays",
         train=dict(batch_size=32, max_iters=1500, learning_rate=1e-3, min_lr=1e-4, warmup_iters=300, eval_iters=8),
+        gpu="gpt1-bpe-train-plays-gpu",
+    ),
+    # ---- GPU variants: what classroom mode trains instead on a CUDA GPU (times and losses not measured yet).
+    # nanoGPT's GPU recipe for Shakespeare characters, as it is (pre-LN): `--preset shakespeare-char-gpu`.
+    "shakespeare-char-gpu": Recipe(
+        "characters, GPT-2's pre-LN, 6 x 384, context 256 (nanoGPT's GPU recipe; for a CUDA GPU)",
+        "shakespeare-char",
+        model=_GPU_SIZES,
+        train=_GPU_TRAIN,
+    ),
+    # Notebook 05's GPT-1 at those sizes. Post-LN, so it warms up over 300 steps, not nanoGPT's 100 (post-LN
+    # needs a gentler start: notebook 08, and gpt1-bpe-train-plays above). Notebook 05 saves it on a GPU as
+    # gpt1-shakespeare-gpu, the folder `python -m gptmini train --preset gpt1-shakespeare-gpu` writes.
+    "gpt1-shakespeare-gpu": Recipe(
+        "characters, GPT-1's post-LN, 6 x 384, context 256 (notebook 05 on a CUDA GPU)",
+        "gpt1-shakespeare",
+        model=dict(_GPU_SIZES, name="gpt1-shakespeare-gpu"),
+        train=dict(_GPU_TRAIN, warmup_iters=300),
+    ),
+    # The quick stand-in on a GPU: the same sizes, a fifth of the steps.
+    "gpt1-char-6x384": Recipe(
+        "characters, GPT-1's post-LN, 6 x 384, context 256 (the quick stand-in on a CUDA GPU)",
+        "gpt1-shakespeare",
+        model=dict(_GPU_SIZES, name="gpt1-char-6x384"),
+        train=dict(_GPU_TRAIN, max_iters=1000, warmup_iters=100, eval_interval=500, eval_iters=20),
+    ),
+    # Notebook 07's base model on a GPU: nanoGPT's width and depth, 128 BPE tokens of context (8-10 lines), the
+    # post-LN schedule of gpt1-bpe-train-plays. 2,000 steps of 32 x 128 tokens are ~6 passes over the 1.3M
+    # training tokens of the training plays, hence nanoGPT's dropout.
+    "gpt1-bpe-train-plays-gpu": Recipe(
+        "a 1,024-token BPE of the 28 training plays, GPT-1's post-LN, 6 x 384 (notebook 07's base model on a GPU)",
+        "shakespeare-bpe",
+        model=dict(_GPU_SIZES, block_size=128, norm="post", name="gpt1-bpe-train-plays-gpu"),
+        tokenizer="bpe",
+        text="train_plays",
+        train=dict(batch_size=32, max_iters=2000, learning_rate=1e-3, min_lr=1e-4, warmup_iters=300, eval_iters=20),
     ),
 }
 
