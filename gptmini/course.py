@@ -140,7 +140,7 @@ def describe_sizes(config: GPTConfig, device: str | torch.device | None = None) 
     ``config``: the :class:`gptmini.GPTConfig` built from :func:`by_mode`'s choice; ``device`` as in :func:`scale`.
     """
     here = scale(device)
-    return f"{SCALES[here]} on {describe(_device(device))}: {describe_shape(config)} ({_WHY[here]})"
+    return f"{mode()} mode on {describe(_device(device))}: {describe_shape(config)} ({_WHY[here]})"
 
 
 def seed_everything(seed: int = 1337) -> None:

@@ -102,7 +102,7 @@ RECIPES: dict[str, Recipe] = {
     "shakespeare-char-gpu": Recipe(
         "characters, GPT-2's pre-LN, 6 x 384, context 256 (nanoGPT's GPU recipe; for a CUDA GPU)",
         "shakespeare-char",
-        model=_GPU_SIZES,
+        model=dict(_GPU_SIZES, name="shakespeare-char-gpu"),
         train=_GPU_TRAIN,
     ),
     # Notebook 05's GPT-1 at those sizes. Post-LN, so it warms up over 300 steps, not nanoGPT's 100 (post-LN
