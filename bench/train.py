@@ -2,6 +2,7 @@
 
     python bench/train.py                 # CPU: the shakespeare-char recipe (4 x 128, context 64, batch 12)
     python bench/train.py --gpu-only      # GPU (when CUDA is present): GPT-2 124M shape, bf16 + SDPA + compile, MFU
+    python bench/train.py --gpu-only --amp off --no-compile   # the same in fp32 (TF32 matmuls), for comparison
 
 Random token ids stand in for the corpus: throughput does not depend on which tokens are fed. The CPU
 figure says how long ``python -m gptmini train --preset shakespeare-char`` (2,000 steps) takes on this
@@ -109,7 +110,9 @@ def cpu_bench(steps: int, threads: int | None) -> None:
     print(f"peak memory (RSS): {peak_rss_mb():.0f} MB for the process, {peak_rss_mb() - base:.0f} MB above the model")
 
 
-def gpu_bench(steps: int, batch_size: int, compile_model: bool, peak_tflops: float | None = None) -> None:
+def gpu_bench(
+    steps: int, batch_size: int, compile_model: bool, peak_tflops: float | None = None, amp: str = "auto"
+) -> None:
     name = torch.cuda.get_device_name(0)
     print(f"== GPU: {name}, GPT-2 124M shape, torch {torch.__version__}")
     torch.set_float32_matmul_precision("high")
@@ -124,7 +127,7 @@ def gpu_bench(steps: int, batch_size: int, compile_model: bool, peak_tflops: flo
         warmup_iters=100,
         betas=(0.9, 0.95),
         device="cuda",
-        amp="auto",
+        amp=amp,
         compile=compile_model,
         progress=False,
         eval_interval=0,
@@ -157,6 +160,9 @@ def main() -> None:
     parser.add_argument("--gpu-steps", type=int, default=30)
     parser.add_argument("--gpu-batch", type=int, default=16)
     parser.add_argument("--no-compile", action="store_true")
+    parser.add_argument(
+        "--amp", default="auto", choices=["auto", "bf16", "fp16", "off"], help="GPU precision (off: fp32, TF32 matmuls)"
+    )
     parser.add_argument("--peak-tflops", type=float, help="the GPU's dense bf16/fp16 peak, for MFU (default: table)")
     parser.add_argument("--cpu-only", action="store_true")
     parser.add_argument("--gpu-only", action="store_true")
@@ -165,7 +171,7 @@ def main() -> None:
         cpu_bench(args.steps, args.threads)
     if not args.cpu_only:
         if torch.cuda.is_available():
-            gpu_bench(args.gpu_steps, args.gpu_batch, not args.no_compile, args.peak_tflops)
+            gpu_bench(args.gpu_steps, args.gpu_batch, not args.no_compile, args.peak_tflops, args.amp)
         else:
             print("== GPU: no CUDA device here; the GPT-2 124M bf16 + compile section is skipped")
 

@@ -114,12 +114,12 @@ RECIPES: dict[str, Recipe] = {
         model=dict(_GPU_SIZES, name="gpt1-shakespeare-gpu"),
         train=dict(_GPU_TRAIN, warmup_iters=300),
     ),
-    # The quick stand-in on a GPU: the same sizes, a fifth of the steps.
+    # The quick stand-in on a GPU: the same sizes and post-LN warm-up, a fifth of the steps.
     "gpt1-char-6x384": Recipe(
         "characters, GPT-1's post-LN, 6 x 384, context 256 (the quick stand-in on a CUDA GPU)",
         "gpt1-shakespeare",
         model=dict(_GPU_SIZES, name="gpt1-char-6x384"),
-        train=dict(_GPU_TRAIN, max_iters=1000, warmup_iters=100, eval_interval=500, eval_iters=20),
+        train=dict(_GPU_TRAIN, max_iters=1000, warmup_iters=300, eval_interval=500, eval_iters=20),
     ),
     # Notebook 07's base model on a GPU: nanoGPT's width and depth, 128 BPE tokens of context (8-10 lines), the
     # post-LN schedule of gpt1-bpe-train-plays. 2,000 steps of 32 x 128 tokens are ~6 passes over the 1.3M
