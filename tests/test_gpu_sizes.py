@@ -62,8 +62,16 @@ def test_by_mode_picks_gpu_values_only_in_classroom_mode_on_cuda(cuda, monkeypat
     assert by_mode(fast="F", classroom="C") == "C"  # no GPU value given: the CPU one
     assert by_mode(**pick, device="cpu") == "C" and scale("cpu") == "classroom"  # asked to train on the CPU
     assert by_mode(**pick, device="mps") == "C"  # Apple's GPU keeps the CPU sizes
+    assert checkpoint_name("gpt1-shakespeare") == "gpt1-shakespeare-gpu"
+    assert checkpoint_name("gpt1-shakespeare", "cpu") == "gpt1-shakespeare"
+    assert recipe_for("gpt1-shakespeare") == "gpt1-shakespeare-gpu" and recipe_for("tiny") == "tiny"
+    with pytest.raises(ValueError, match="Unknown training preset 'nope'"):
+        recipe_for("nope")
     monkeypatch.setenv("GPTMINI_MODE", "fast")
     assert by_mode(**pick) == "F" and scale() == "fast"
+    assert (
+        checkpoint_name("gpt1-shakespeare") == "gpt1-shakespeare" and recipe_for("gpt1-char-2x64") == "gpt1-char-2x64"
+    )
     monkeypatch.setenv("GPTMINI_MODE", "full")
     assert by_mode(**pick) == "X"
     assert by_mode(fast="F", classroom="C", gpu="G") == "G"  # full without its own value: classroom's pick here
