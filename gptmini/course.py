@@ -155,7 +155,8 @@ class Setup:
     seed: int
 
     def __str__(self) -> str:
-        return f"gptmini course | mode: {self.mode} | device: {describe(self.device)} | seed: {self.seed}"
+        sizes = " (GPU sizes)" if scale(self.device) == "gpu" else ""  # see by_mode(gpu=...)
+        return f"gptmini course | mode: {self.mode}{sizes} | device: {describe(self.device)} | seed: {self.seed}"
 
 
 def setup(seed: int = 1337, device: str | None = None) -> Setup:

@@ -90,8 +90,9 @@ def test_cpu_values_are_unchanged(cpu_only, monkeypatch):
 def test_setup_remembers_its_device(cuda, capsys):
     setup(device="cpu")  # on a GPU machine, a notebook told to stay on the CPU keeps the CPU sizes
     assert scale() == "classroom" and by_mode(fast=1, classroom=2, gpu=3) == 2
+    assert "mode: classroom | device: cpu" in capsys.readouterr().out
     setup()
-    assert "Tesla T4" in capsys.readouterr().out
+    assert "mode: classroom (GPU sizes) | device: cuda (Tesla T4" in capsys.readouterr().out
     assert scale() == "gpu" and by_mode(fast=1, classroom=2, gpu=3) == 3
 
 
