@@ -3,7 +3,8 @@
 Decoding one token reads every weight once (the tied ``wte`` included: it is the output layer), plus the KV
 cache so far, so tokens/s <= read bandwidth / bytes read per step (times the batch: one read serves every
 row). The script measures the read bandwidth (the best time to sum a 512 MiB float32 tensor), prints that
-limit, then each path: gptmini without the cache, with the cache in float32 and bfloat16, and Hugging Face
+limit, then each path: gptmini without the cache, with the cache in float32 (row-major weights as ``nn.Linear``
+keeps them, and stored column by column with ``gptmini.layout.for_decoding``) and bfloat16, and Hugging Face
 transformers' generate() on the same weights, at batch 1 and batch 8.
 
     python bench/generate.py [--new-tokens 256] [--batch-sizes 1 8] [--device cpu] [--threads N] [--skip-hf]
@@ -12,11 +13,13 @@ transformers' generate() on the same weights, at batch 1 and batch 8.
 from __future__ import annotations
 
 import argparse
+import copy
 import time
 
 import torch
 
 from gptmini import GPT, GPTConfig
+from gptmini.layout import for_decoding
 
 
 def timed(fn, repeats: int = 1) -> float:
@@ -82,6 +85,7 @@ def main() -> None:
     low = GPT(model.config).to(args.device).eval()
     low.load_state_dict(model.state_dict())
     low.to(torch.bfloat16)
+    columns = for_decoding(copy.deepcopy(model))  # the same weights, stored column by column (gptmini.layout)
     hf = None if args.skip_hf else hf_copy(model, args.device)
     n, p = args.new_tokens, args.prompt_tokens
     bandwidth = read_bandwidth(args.device)
@@ -92,7 +96,7 @@ def main() -> None:
     print(f"read bandwidth (sum of a 512 MiB float32 tensor): {bandwidth / 1e9:.1f} GB/s")
     fp32, bf16 = weight_bytes(model) / 1e6, weight_bytes(low) / 1e6
     print(f"weights read per token: {fp32:.1f} MB in float32, {bf16:.1f} MB in bfloat16")
-    print(f"\n{'path':30s} {'batch':>5s} {'tokens/s':>9s} {'limit':>9s} {'of limit':>9s}")
+    print(f"\n{'path':33s} {'batch':>5s} {'tokens/s':>9s} {'limit':>9s} {'of limit':>9s}")
     results = {}
     for batch in args.batch_sizes:
         prompt = torch.randint(0, 50257, (batch, p), device=args.device)
@@ -102,6 +106,7 @@ def main() -> None:
 
         runs = [
             ("gptmini, KV cache, fp32", model, lambda: decode(model), args.repeats),
+            ("gptmini, KV cache, fp32, columns", columns, lambda: decode(columns), args.repeats),
             ("gptmini, KV cache, bf16", low, lambda: decode(low), args.repeats),
         ]
         if not args.skip_no_cache and batch == 1:
@@ -118,9 +123,9 @@ def main() -> None:
             tps = batch * n / timed(fn, repeats)
             limit = batch * bandwidth / (weight_bytes(m) + cache_bytes(m, batch, p, n))
             results[label, batch] = tps
-            print(f"{label:30s} {batch:5d} {tps:9.1f} {limit:9.1f} {tps / limit:9.0%}")
+            print(f"{label:33s} {batch:5d} {tps:9.1f} {limit:9.1f} {tps / limit:9.0%}")
     for batch in args.batch_sizes:
-        ours = results["gptmini, KV cache, fp32", batch]
+        ours = max(results["gptmini, KV cache, fp32", batch], results["gptmini, KV cache, fp32, columns", batch])
         if ("gptmini, no cache, fp32", batch) in results:
             print(f"batch {batch}: cache speed-up {ours / results['gptmini, no cache, fp32', batch]:.1f}x")
         if ("transformers, KV cache, fp32", batch) in results:

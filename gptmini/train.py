@@ -32,6 +32,7 @@ import torch.nn as nn
 from .data import get_batch
 from .device import get_device, precision
 from .distributed import barrier, gather_to_all, init_distributed, mean_over_processes
+from .errors import CheckpointError
 from .optim import configure_optimizer, get_lr, param_groups
 from .rng import get_rng_state, set_rng_state
 from .utils import eval_mode, unwrap
@@ -539,7 +540,12 @@ class Trainer:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` saved (the model weights are loaded separately)."""
+        """Restore what :meth:`state_dict` saved (the model weights are loaded separately).
+
+        A state that lacks a part, or holds one of the wrong kind, is refused with :class:`CheckpointError`
+        naming it, before anything changes: a half-restored trainer would not resume where it stopped.
+        """
+        _check_resume_state(state)
         names = {name: i for i, name in enumerate(self._param_names)}
         missing = sorted(set(state["optimizer"]) - set(names))
         if missing:
@@ -601,12 +607,40 @@ class Trainer:
             recover(checkpoint_dir)
         barrier(dist)
         state = load_train_state(checkpoint_dir)
-        config = TrainConfig.from_dict(state["config"]).replace(**{"out_dir": str(checkpoint_dir), **overrides})
+        _check_resume_state(state, where=f"{checkpoint_dir}: ")
+        try:
+            saved = TrainConfig.from_dict(state["config"])
+        except (TypeError, ValueError) as err:
+            raise CheckpointError(
+                f"{checkpoint_dir}: the saved training settings are not valid ({err}); resume from a checkpoint "
+                "that Trainer.save_checkpoint wrote, or start a new run"
+            ) from err
+        config = saved.replace(**{"out_dir": str(checkpoint_dir), **overrides})
         model, saved_tokenizer = load_checkpoint(checkpoint_dir)
         trainer = cls(model, train_data, val_data, config, callbacks, tokenizer or saved_tokenizer)
         trainer.load_state_dict(state)
         trainer.last_checkpoint, trainer.last_checkpoint_step = Path(checkpoint_dir), trainer.step
         return trainer
+
+
+_RESUME_PARTS = {"step": int, "config": dict, "optimizer": dict, "rng": dict, "history": list}
+
+
+def _check_resume_state(state: Any, where: str = "") -> None:
+    """Name what a resume state lacks, instead of a KeyError deep inside the restore."""
+    hint = "resume from a checkpoint that Trainer.save_checkpoint wrote, or start a new run"
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{where}the resume state must be a dict, got {type(state).__name__}; {hint}")
+    missing = [part for part in _RESUME_PARTS if part not in state]
+    if missing:
+        raise CheckpointError(f"{where}the resume state has no {', '.join(map(repr, missing))}; {hint}")
+    for part, kind in _RESUME_PARTS.items():
+        value = state[part]
+        if not isinstance(value, kind) or isinstance(value, bool) or (kind is int and value < 0):
+            wanted = "a step number >= 0" if kind is int else f"a {kind.__name__}"
+            raise CheckpointError(f"{where}the resume state's {part!r} should be {wanted}, got {value!r:.60}; {hint}")
+    if "batches" not in state["rng"]:
+        raise CheckpointError(f"{where}the resume state's 'rng' has no 'batches' (the batch sampler's state); {hint}")
 
 
 def train(

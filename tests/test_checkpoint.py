@@ -221,3 +221,31 @@ def test_split_and_join_tensors_round_trip():
         split_tensors({1: torch.ones(1)}, {})
     with pytest.raises(TypeError, match="cannot store"):
         split_tensors({"x": object()}, {})
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda s: s.pop("optimizer"), "has no 'optimizer'"),
+        (lambda s: (s.pop("rng"), s.pop("history")), "has no 'rng', 'history'"),
+        (lambda s: s.update(step=-3), "'step' should be a step number >= 0"),
+        (lambda s: s.update(history={"a": 1}), "'history' should be a list"),
+        (lambda s: s["rng"].pop("batches"), "'rng' has no 'batches'"),
+        (lambda s: s["config"].update(max_iters="many"), "saved training settings are not valid"),
+        (lambda s: s["config"].update(warp_speed=9), "saved training settings are not valid"),
+    ],
+)
+def test_resume_from_python_names_what_the_state_lacks(tmp_path, corpus, monkeypatch, damage, message):
+    """The Python API, not only the CLI: a damaged state is a CheckpointError naming the part, never a KeyError."""
+    tok, train_ids, val_ids = corpus
+    Trainer(make_model(tok), train_ids, val_ids, config(max_iters=2, out_dir=str(tmp_path / "r"))).fit()
+    state = load_train_state(tmp_path / "r")
+    damage(state)
+    monkeypatch.setattr("gptmini.checkpoint.load_train_state", lambda _: state)
+    with pytest.raises(CheckpointError, match=message):
+        Trainer.resume(tmp_path / "r", train_ids, val_ids)
+    trainer = Trainer(make_model(tok), train_ids, val_ids, config(max_iters=2))
+    if "settings" not in message:
+        with pytest.raises(CheckpointError, match=message):
+            trainer.load_state_dict(state)
+        assert trainer.step == 0  # refused before anything changed

@@ -1,6 +1,8 @@
 """The fast decoding path stays exact: top-p without a full sort, greedy equal to a plain loop and to
 Hugging Face, seeded sampling unchanged, bfloat16 within a stated tolerance, outputs usable for training."""
 
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -8,6 +10,7 @@ from transformers import GPT2Config, GPT2LMHeadModel, OpenAIGPTConfig, OpenAIGPT
 
 from gptmini import GPT, GPTConfig
 from gptmini.generate import top_k_filter, top_p_filter
+from gptmini.layout import for_decoding, is_column_major
 from gptmini.pretrained import from_pretrained
 
 VOCAB = 97
@@ -162,3 +165,15 @@ def test_outputs_can_be_trained_on():
     _, loss = model(out, out)
     loss.backward()
     assert model.transformer.wte.weight.grad is not None
+
+
+def test_column_major_weights_decode_the_same_tokens(hf_and_ours):
+    """gptmini.layout.for_decoding changes strides only: greedy equals Hugging Face's, up to and past the context."""
+    hf, ours = hf_and_ours
+    columns = for_decoding(copy.deepcopy(ours))
+    assert is_column_major(columns.transformer.h[0].attn.c_attn.weight)
+    prompt = torch.randint(0, VOCAB, (2, 6), generator=torch.Generator().manual_seed(3))
+    n = ours.config.block_size - prompt.size(1)
+    expected = hf.generate(prompt, max_new_tokens=n, min_new_tokens=n, do_sample=False, pad_token_id=0)
+    assert columns.generate(prompt, n, temperature=0).tolist() == expected.tolist()
+    assert columns.generate(prompt, 40, temperature=0).tolist() == ours.generate(prompt, 40, temperature=0).tolist()
