@@ -72,3 +72,18 @@ def test_extract_answer_would_have_skipped_the_tag():
     # why extract_speaker exists: for "who" questions the tag is the answer, and extract_answer drops it
     assert extract_answer("\nROMEO:\nI know not.") == "I know not."
     assert extract_speaker("\nROMEO:\nI know not.") == "ROMEO"
+
+
+def test_the_validation_plays_give_150_distinct_balanced_questions():
+    from gptmini.data import shakespeare, shakespeare_plays, train_val_split
+
+    _, val_text = train_val_split(shakespeare())
+    plays = [p for p in shakespeare_plays() if p.text in val_text]
+    assert [p.title for p in plays] == ["Othello", "Romeo and Juliet", "Timon of Athens"]
+    items = speaker_questions(plays, 150)
+    assert len({i.passage for i in items}) == 150
+    assert sum(i.label == 0 for i in items) == 75  # always naming the first speaker is right exactly half the time
+    for item in items:
+        first, second = item.candidates
+        assert first != second and item.passage.startswith(f"{first}:\n") and f"\n\n{second}:\n" in item.passage
+        assert item.passage in val_text  # the exchange is the corpus's own text, not a rearrangement
