@@ -159,11 +159,25 @@ def ngrams(text: str, n: int = 8) -> list[str]:
     return [" ".join(toks[i : i + n]) for i in range(len(toks) - n + 1)]
 
 
-def build_filter(texts: Iterable[str], n: int = 8, error_rate: float = 1e-4, seed: int = 0) -> BloomFilter:
-    """A filter holding every word n-gram of ``texts`` (sized from their count)."""
+def _progress(items: Iterable[str], total: int, desc: str, show: bool) -> Iterable[str]:
+    """``items`` behind a tqdm bar when ``show`` (hashing a whole corpus takes ten seconds or more)."""
+    if not show:
+        return items
+    from tqdm.auto import tqdm
+
+    return tqdm(items, total=total, desc=desc, unit=" n-grams", mininterval=0.5)
+
+
+def build_filter(
+    texts: Iterable[str], n: int = 8, error_rate: float = 1e-4, seed: int = 0, progress: bool = False
+) -> BloomFilter:
+    """A filter holding every word n-gram of ``texts`` (sized from their count).
+
+    ``progress=True`` shows a bar while the n-grams are hashed in: on a whole corpus that is the slow part.
+    """
     grams = {g for text in texts for g in ngrams(text, n)}
     bloom = BloomFilter(max(1, len(grams)), error_rate, seed=seed)
-    bloom.update(grams)
+    bloom.update(_progress(grams, len(grams), f"{n}-grams into the filter", progress))
     return bloom
 
 
@@ -173,15 +187,17 @@ def overlap(
     n: int = 8,
     error_rate: float = 1e-4,
     bloom: BloomFilter | None = None,
+    progress: bool = False,
 ) -> float:
     """Fraction of the test set's distinct word n-grams that occur in the training texts.
 
     The answer can only err upwards, by about ``error_rate`` (a false positive), never downwards.
-    Pass a ready ``bloom`` (from :func:`build_filter`) to test several sets against one training set.
+    Pass a ready ``bloom`` (from :func:`build_filter`) to test several sets against one training set;
+    ``progress=True`` shows bars while n-grams are hashed.
     """
     if bloom is None:
-        bloom = build_filter(train_texts, n, error_rate)
+        bloom = build_filter(train_texts, n, error_rate, progress=progress)
     grams = {g for text in test_texts for g in ngrams(text, n)}
     if not grams:
         raise ValueError(f"the test texts contain no {n}-grams (every text has fewer than {n} words)")
-    return sum(g in bloom for g in grams) / len(grams)
+    return sum(g in bloom for g in _progress(grams, len(grams), f"{n}-grams looked up", progress)) / len(grams)

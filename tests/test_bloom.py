@@ -143,3 +143,14 @@ def test_overlap_hand_worked():
     assert overlap([train], [train], n=8) == 1.0
     with pytest.raises(ValueError, match="8-grams"):
         overlap([train], ["too short"], n=8)
+
+
+def test_progress_bar_counts_every_ngram_and_changes_nothing(capsys):
+    grams = set(ngrams(TEXT, 8))
+    quiet = build_filter([TEXT], n=8, seed=3)
+    shown = build_filter([TEXT], n=8, seed=3, progress=True)
+    assert shown.bits == quiet.bits and shown.count == quiet.count == len(grams)
+    bar = capsys.readouterr().err  # tqdm writes to stderr: one bar, ending at the number of distinct 8-grams
+    assert "8-grams into the filter" in bar and f"{len(grams)}/{len(grams)}" in bar
+    assert overlap([TEXT], [TEXT], bloom=shown, progress=True) == 1.0
+    assert "8-grams looked up" in capsys.readouterr().err
