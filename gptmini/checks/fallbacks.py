@@ -181,3 +181,18 @@ def _decoding_limit(bandwidth_gb_s: float, model: torch.nn.Module) -> float:
 
 
 _VERSIONS["decoding_limit"] = lambda: _decoding_limit
+
+
+def _from_hf_layout():
+    from .decoding import from_hf_layout
+
+    return from_hf_layout  # from_hf_layout(hf_state) -> gptmini's state dict
+
+
+def _attend_with_cache():
+    from .decoding import attend_with_cache
+
+    return attend_with_cache  # attend_with_cache(qkv, past_k, past_v, n_head) -> (y, k, v)
+
+
+_VERSIONS.update({"from_hf_layout": _from_hf_layout, "attend_with_cache": _attend_with_cache})
