@@ -196,3 +196,22 @@ def _attend_with_cache():
 
 
 _VERSIONS.update({"from_hf_layout": _from_hf_layout, "attend_with_cache": _attend_with_cache})
+
+
+def _top_k():
+    from ..generate import top_k_filter
+
+    return top_k_filter  # top_k(logits, k)
+
+
+def _top_p():
+    from ..generate import top_p_filter
+
+    return top_p_filter  # top_p(logits, p)
+
+
+def _greedy_decode(model, prompt_ids, steps: int) -> list[int]:
+    return model.generate(list(prompt_ids), steps, temperature=0)
+
+
+_VERSIONS.update({"top_k": _top_k, "top_p": _top_p, "greedy_decode": lambda: _greedy_decode})
