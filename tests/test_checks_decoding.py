@@ -197,8 +197,14 @@ def top_p_by_sort(logits, p):
 
 
 def test_top_k_and_top_p_pass_right_answers():
-    assert check_top_k(top_k_by_sort)
-    assert check_top_p(top_p_by_sort)
+    assert check_top_k(top_k_by_sort) and check_top_k(package_version("top_k"))
+    assert check_top_p(top_p_by_sort) and check_top_p(package_version("top_p"))
+
+
+def test_the_package_greedy_decode_passes_its_check(model):
+    from gptmini.checks import check_greedy_decode
+
+    assert check_greedy_decode(package_version("greedy_decode"), model, [1, 2, 3], steps=5)
 
 
 def exactly_k(logits, k):  # topk's k indices: ties at the k-th value are lost
