@@ -246,3 +246,19 @@ def top_p_slip(logits, p, crossing=False, keep_first=False, unsort=True):
 def test_top_p_names_the_slip(kwargs, words):
     result = check_top_p(lambda logits, p: top_p_slip(logits, p, **kwargs))
     assert not result and words in said(result), said(result)
+
+
+def test_from_hf_layout_reads_a_hugging_face_gpt2_state_dict():
+    """Independent of gptmini's own writer: transformers' GPT2LMHeadModel, with and without the prefix."""
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(vocab_size=37, n_positions=16, n_embd=16, n_layer=2, n_head=2)
+    hf = transformers.GPT2LMHeadModel(config).eval()
+    ours = GPT(GPTConfig(vocab_size=37, block_size=16, n_layer=2, n_head=2, n_embd=16, dropout=0.0, norm="pre"))
+    hub_layout = {k.removeprefix("transformer."): v for k, v in hf.state_dict().items() if k != "lm_head.weight"}
+    ids = torch.randint(37, (2, 16), generator=torch.Generator().manual_seed(1))
+    for hf_state in (hf.state_dict(), hub_layout):
+        ours.load_state_dict(from_hf_layout(hf_state))
+        with torch.no_grad():
+            assert torch.allclose(ours.eval()(ids)[0], hf(ids).logits, atol=1e-5)
+    assert check_from_hf_layout(nanogpt_style, ours, hub_layout)
