@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from ..pretrained import CONV1D_WEIGHTS, HEAD, IGNORED_SUFFIXES, WTE, _our_key
-from ._report import CheckResult, combine, compare_tensors, failed, not_yet, passed, require_callable
+from ._report import STUB_MESSAGE, CheckResult, combine, compare_tensors, failed, not_yet, passed, require_callable
 
 __all__ = ["to_hf_layout", "from_hf_layout", "check_from_hf_layout", "attend_with_cache", "check_attend_with_cache"]
 
@@ -171,7 +171,7 @@ def check_from_hf_layout(
         try:
             got = convert_fn({k: v.clone() for k, v in hf.items()})
         except NotImplementedError:
-            return not_yet("from_hf_layout", "is still a stub (it raises NotImplementedError): write its body")
+            return not_yet("from_hf_layout", STUB_MESSAGE)
         except Exception as err:  # the learner's code may fail in any way: report it, keep the notebook alive
             return failed(name, f"raised {type(err).__name__}: {err}")
         if got is None:
@@ -268,7 +268,7 @@ def check_attend_with_cache(step_fn: Callable[..., Any]) -> CheckResult:
         try:
             out = step_fn(qkv_all[:, past:].clone(), k_all[:, :, :past].clone(), v_all[:, :, :past].clone(), n_head)
         except NotImplementedError:
-            return not_yet("attend_with_cache", "is still a stub (it raises NotImplementedError): write its body")
+            return not_yet("attend_with_cache", STUB_MESSAGE)
         except Exception as err:  # a shape error is the usual sign of joining on the wrong dimension
             hint = (
                 "q, k, v are (batch, heads, tokens, head size): the cache grows along the tokens, dim=2"
