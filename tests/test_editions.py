@@ -49,6 +49,7 @@ CONVERTED = [
     "06_byte_pair_encoding.ipynb",
     "07_gpt1_finetuning.ipynb",
     "08_gpt1_to_gpt2.ipynb",
+    "09_real_gpt2_weights_and_decoding.ipynb",
     "10_zero_and_few_shot.ipynb",
 ]
 

@@ -217,3 +217,18 @@ def test_bpe_explorer_needs_a_bpe_tokenizer(tok, bpe):
         bpe_explorer(tok, "to be")
     with pytest.raises(ValueError, match="step must be between"):
         bpe_explorer(bpe, "to be", step=999)
+
+
+def test_sampling_panels_have_titles_and_an_x_label(model, tok):
+    import matplotlib.pyplot as plt
+
+    fig = sampling_explorer(model, tok, "To be").figure()
+    fig.canvas.draw()  # positions of the labels are known after a draw
+    try:
+        assert len(fig.axes) == 4
+        for ax in fig.axes:
+            assert ax.get_title().strip() and ax.get_xlabel() == "probability (0 to 1)"
+            label_box = ax.xaxis.label.get_window_extent(fig.canvas.get_renderer())
+            assert label_box.y0 >= 0, "the x label is cut off at the bottom of the figure"
+    finally:
+        plt.close(fig)

@@ -43,3 +43,9 @@ from .finetuning import *  # noqa: E402, F403
 from .finetuning import __all__ as _finetuning_all  # noqa: E402
 
 __all__ += _finetuning_all
+
+# notebook 09: the hub's checkpoint layout, one attention step with a KV cache
+from .decoding import *  # noqa: E402, F403
+from .decoding import __all__ as _decoding_all  # noqa: E402
+
+__all__ += _decoding_all

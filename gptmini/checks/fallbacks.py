@@ -181,3 +181,37 @@ def _decoding_limit(bandwidth_gb_s: float, model: torch.nn.Module) -> float:
 
 
 _VERSIONS["decoding_limit"] = lambda: _decoding_limit
+
+
+def _from_hf_layout():
+    from .decoding import from_hf_layout
+
+    return from_hf_layout  # from_hf_layout(hf_state) -> gptmini's state dict
+
+
+def _attend_with_cache():
+    from .decoding import attend_with_cache
+
+    return attend_with_cache  # attend_with_cache(qkv, past_k, past_v, n_head) -> (y, k, v)
+
+
+_VERSIONS.update({"from_hf_layout": _from_hf_layout, "attend_with_cache": _attend_with_cache})
+
+
+def _top_k():
+    from ..generate import top_k_filter
+
+    return top_k_filter  # top_k(logits, k)
+
+
+def _top_p():
+    from ..generate import top_p_filter
+
+    return top_p_filter  # top_p(logits, p)
+
+
+def _greedy_decode(model, prompt_ids, steps: int) -> list[int]:
+    return model.generate(list(prompt_ids), steps, temperature=0)
+
+
+_VERSIONS.update({"top_k": _top_k, "top_p": _top_p, "greedy_decode": lambda: _greedy_decode})

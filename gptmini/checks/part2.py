@@ -435,15 +435,21 @@ def _kept(x: torch.Tensor) -> torch.Tensor:
     return torch.isfinite(x) & (x > -1e9)
 
 
-def _compare_filter(what: str, got: Any, expected: torch.Tensor, row_hint: Callable[[int, int], str | None]):
-    """Compare which tokens survive first (the usual mistake), then the surviving values."""
+def _compare_filter(what: str, got: Any, expected: torch.Tensor, slips: list[tuple[torch.Tensor, str]], fallback: str):
+    """Compare which tokens survive first (the usual mistake), then the surviving values.
+
+    ``slips`` pairs the kept-token mask of a typical wrong answer with the hint that names it; ``fallback``
+    is the hint when the learner's mask matches none of them.
+    """
     if isinstance(got, torch.Tensor) and got.shape == expected.shape:
         got_kept, exp_kept = _kept(got), _kept(expected)
         if not torch.equal(got_kept, exp_kept):
             row = int((got_kept != exp_kept).any(dim=-1).nonzero()[0])
             n_got, n_exp = int(got_kept[row].sum()), int(exp_kept[row].sum())
-            hint = row_hint(n_got, n_exp) or "removed tokens must be set to -inf (they get probability 0)"
-            return failed(what, f"keeps {n_got} tokens in row {row} where gptmini keeps {n_exp}", hint)
+            hint = next((h for mask, h in slips if torch.equal(got_kept, mask)), None)
+            if hint is None and n_got == 0:
+                hint = "you removed every token: the most likely token must always stay"
+            return failed(what, f"keeps {n_got} tokens in row {row} where gptmini keeps {n_exp}", hint or fallback)
         got = torch.where(got_kept, got, torch.full_like(got, float("-inf")))
     return compare_tensors(what, got, expected)
 
@@ -471,6 +477,23 @@ def check_temperature(temperature_fn: Callable[[torch.Tensor, float], torch.Tens
     return combine("check_temperature", results)
 
 
+def _top_k_slips(logits: torch.Tensor, k: int) -> list[tuple[torch.Tensor, str]]:
+    """Kept-token masks of the usual top-k mistakes, each with the hint that names it."""
+    values, indices = torch.topk(logits, min(k + 1, logits.size(-1)), dim=-1)
+    kth = values[..., k - 1 : k]
+    exactly_k = torch.zeros_like(logits, dtype=torch.bool).scatter(-1, indices[..., :k], True)
+    return [
+        (
+            exactly_k,
+            "ties at the k-th value are dropped: keep every logit >= the k-th largest value "
+            "(torch.topk(logits, k).values[..., -1:]), not just the k indices topk returns",
+        ),
+        (logits > kth, "the k-th largest itself is removed: remove logits *below* it (<), keep those equal to it"),
+        (logits >= values[..., -1:], "one token too many: the k-th largest is values[..., k - 1] (counting from 0)"),
+        (logits < kth, "you removed the k largest: keep them and set the others to -inf"),
+    ]
+
+
 def check_top_k(top_k_fn: Callable[[torch.Tensor, int], torch.Tensor]) -> CheckResult:
     """``top_k_fn(logits, k)`` must keep the k largest logits (ties kept) and set the rest to -inf."""
     from ..generate import top_k_filter
@@ -484,20 +507,40 @@ def check_top_k(top_k_fn: Callable[[torch.Tensor, int], torch.Tensor]) -> CheckR
             if error is not None:
                 return error
             expected = top_k_filter(logits, k)
-
-            size = logits.size(-1)
-
-            def hint(n_got, n_exp, k=k, size=size):
-                if n_got < n_exp and n_got >= k - 1:
-                    return (
-                        "keep every logit >= the k-th largest value (ties included): torch.topk(...).values[..., -1:]"
-                    )
-                if n_got == size - k:
-                    return "you removed the k largest: keep them and set the others to -inf"
-                return None
-
-            results.append(_compare_filter(what, value, expected, hint))
+            fallback = "keep every logit >= the k-th largest value (ties included), set the others to -inf"
+            results.append(_compare_filter(what, value, expected, _top_k_slips(logits, k), fallback))
     return combine("check_top_k", results)
+
+
+def _top_p_slips(logits: torch.Tensor, p: float) -> list[tuple[torch.Tensor, str]]:
+    """Kept-token masks of the usual top-p mistakes, each with the hint that names it."""
+    probs = logits.softmax(-1)
+    sorted_probs, order = probs.sort(dim=-1, descending=True)
+    total = sorted_probs.cumsum(-1)
+
+    def unsort(keep_sorted: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(keep_sorted).scatter(-1, order, keep_sorted)
+
+    crossing = "keep the token whose probability takes the running total past p: keep where cumsum - prob < p"
+    at_least_one = "the most likely token must always stay, even when it alone holds more than p"
+    keep_right = total - sorted_probs < p
+    ascending_probs, ascending_order = probs.sort(dim=-1)
+    ascending = torch.zeros_like(keep_right).scatter(
+        -1, ascending_order, ascending_probs.cumsum(-1) - ascending_probs < p
+    )
+    slips = [
+        (unsort(total < p), crossing),
+        (unsort(total <= p), crossing),
+        (keep_right, "undo the sort: the mask is in sorted order; scatter it back with the sort's indices"),
+        (ascending, "sort the probabilities from most to least likely (descending=True)"),
+    ]
+    first = torch.zeros_like(keep_right)
+    first[..., 0] = True
+    for mask in (total < p, total <= p):
+        if (~mask[..., 0]).any():  # the top token alone passes p: the slip above kept nothing in that row
+            slips.insert(0, (unsort(mask), at_least_one + "; and " + crossing))
+        slips.append((unsort(mask | first), crossing))
+    return slips
 
 
 def check_top_p(top_p_fn: Callable[[torch.Tensor, float], torch.Tensor]) -> CheckResult:
@@ -513,15 +556,8 @@ def check_top_p(top_p_fn: Callable[[torch.Tensor, float], torch.Tensor]) -> Chec
             if error is not None:
                 return error
             expected = top_p_filter(logits, p)
-
-            def hint(n_got, n_exp):
-                if n_got == 0:
-                    return "you removed every token: the most likely token must always stay"
-                if n_got == n_exp - 1:
-                    return "keep the token whose probability takes the running total past p (cumsum - prob < p)"
-                return "sort the probabilities descending, take the cumulative sum, keep tokens until it reaches p"
-
-            results.append(_compare_filter(what, value, expected, hint))
+            fallback = "sort the probabilities descending, take the cumulative sum, keep tokens until it reaches p"
+            results.append(_compare_filter(what, value, expected, _top_p_slips(logits, p), fallback))
     return combine("check_top_p", results)
 
 

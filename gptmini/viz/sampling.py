@@ -209,11 +209,11 @@ class SamplingExplorer(widgets.VBox):
         y = np.arange(len(order))
         margin = text_inches(labels, FONT - 1) + 0.55
         panel, gap, plot_h = 2.75, 0.3, max(2.6, 0.28 * len(order))
-        fig = new_figure(margin + len(stages) * (panel + gap) + 0.2, plot_h + 1.2, layout=None)
+        fig = new_figure(margin + len(stages) * (panel + gap) + 0.2, plot_h + 1.45, layout=None)
         axes = []
         for n in range(len(stages)):
             share = {"sharey": axes[0]} if axes else {}
-            axes.append(axes_at(fig, margin + n * (panel + gap), 0.45, panel, plot_h, **share))
+            axes.append(axes_at(fig, margin + n * (panel + gap), 0.7, panel, plot_h, **share))
             if n:
                 axes[-1].tick_params(labelleft=False)
         for n, (ax, stage) in enumerate(zip(axes, stages, strict=True)):
@@ -231,6 +231,7 @@ class SamplingExplorer(widgets.VBox):
             # each panel has its own scale: a near-uniform distribution (an untrained model) stays visible
             ax.set_xlim(0, max(1e-9, float(probs.max()) * (1.25 if final else 1.1)))
             ax.tick_params(axis="x", labelsize=FONT - 3)
+            ax.set_xlabel("probability (0 to 1)", fontsize=FONT - 2)
             ax.grid(axis="x", alpha=0.3)
         axes[0].set_yticks(y, labels, fontsize=FONT - 1)
         axes[0].invert_yaxis()
