@@ -50,6 +50,7 @@ CONVERTED = [
     "07_gpt1_finetuning.ipynb",
     "08_gpt1_to_gpt2.ipynb",
     "10_zero_and_few_shot.ipynb",
+    "11_inside_the_model.ipynb",
 ]
 
 
