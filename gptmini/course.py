@@ -343,3 +343,67 @@ def finetune_base_model(
         f"on the training plays (validation loss {val:.2f} nats per token), saved to {folder}"
     )
     return model.eval(), tok, source
+
+
+# ------------------------------------------------------------------------------------------ command line
+_USAGE = (
+    "usage: python -m gptmini.course student-edition OUT_DIR [--from NOTEBOOKS]"
+    " | sync-notebooks [--check] [--repo-url URL]"
+)
+
+
+def _student_edition(args: list[str]) -> int:
+    from .editions import main as editions_main
+
+    return editions_main(["student", *args])
+
+
+def _sync_notebooks(args: list[str]) -> int:
+    from .notebooks_sync import main as sync_main
+
+    return sync_main(args)
+
+
+#: The course's maintenance commands, each a thin alias of the module that does the work (no second copy).
+COMMANDS = {"student-edition": _student_edition, "sync-notebooks": _sync_notebooks}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m gptmini.course student-edition OUT_DIR`` or ``… sync-notebooks [--check] [--repo-url URL]``.
+
+    One place to find the commands a teacher runs: the first writes the student edition
+    (:mod:`gptmini.editions`), the second points the Colab badges and install cells at the repository
+    (:mod:`gptmini.notebooks_sync`). A mistake in the input is one line on stderr and exit status 2.
+    """
+    import contextlib
+    import io
+    import sys
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] in (["-h"], ["--help"]):
+        print(_USAGE)
+        return 0
+    if not args or args[0] not in COMMANDS:
+        said = f"unknown command {args[0]!r}" if args else "no command given"
+        print(f"python -m gptmini.course: {said}; {_USAGE}", file=sys.stderr)
+        return 2
+    prog, errors = f"python -m gptmini.course {args[0]}", io.StringIO()
+    try:
+        with contextlib.redirect_stderr(errors):
+            status = COMMANDS[args[0]](args[1:])
+    except SystemExit as stop:  # argparse: a usage line, then "prog: error: what was wrong"; keep that one line
+        if stop.code in (0, None):
+            return 0
+        said = errors.getvalue().strip().splitlines()
+        reason = said[-1].split("error: ", 1)[-1] if said else f"exit status {stop.code}"
+        print(f"{prog}: {reason} ({_USAGE})", file=sys.stderr)
+        return 2
+    except (ValueError, OSError) as err:  # e.g. OUT_DIR is the teacher's folder, or a file; a malformed marker
+        print(f"{prog}: {err}", file=sys.stderr)
+        return 2
+    sys.stderr.write(errors.getvalue())  # what the command said on stderr, e.g. which files --check found stale
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

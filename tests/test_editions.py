@@ -51,6 +51,7 @@ CONVERTED = [
     "08_gpt1_to_gpt2.ipynb",
     "09_real_gpt2_weights_and_decoding.ipynb",
     "10_zero_and_few_shot.ipynb",
+    "11_inside_the_model.ipynb",
 ]
 
 

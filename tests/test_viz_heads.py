@@ -176,3 +176,36 @@ def test_gallery_mosaic_paints_each_head_and_frames_it_in_its_score_colour():
         np.testing.assert_allclose(inside[lower], expected[lower], atol=1e-12)  # weights on the square-root scale
         np.testing.assert_allclose(inside[~lower], np.broadcast_to(to_rgb("#e6e6e6"), inside[~lower].shape))
     assert anchors[2][1] > anchors[0][1] and anchors[1][0] > anchors[0][0]  # two columns, then a second row
+
+
+def _tick_texts(ax, axis: str) -> list[str]:
+    ticks = ax.get_xticklabels() if axis == "x" else ax.get_yticklabels()
+    return [t.get_text() for t in ticks]
+
+
+@pytest.mark.parametrize("n_tokens", [8, 64])
+def test_gallery_thumbnails_carry_token_labels_thinned_never_dropped(n_tokens):
+    """The first column's thumbnails name the queries, each column's lowest one the keys; the title gives units."""
+    text = ("abcdefgh" * 8)[:n_tokens]
+    tok = CharTokenizer.from_text(text)
+    torch.manual_seed(0)
+    m = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=64, n_layer=3, n_head=2, n_embd=16, dropout=0.0)).eval()
+    g = head_gallery(m, tok, text, max_tokens=64)
+    fig = g.figure()
+    overlays = [ax for ax in fig.axes if ax.get_xlim() == (-0.5, n_tokens - 0.5)]
+    with_y = [ax for ax in overlays if any(_tick_texts(ax, "y"))]
+    with_x = [ax for ax in overlays if any(_tick_texts(ax, "x"))]
+    assert len(with_y) == 3 and len(with_x) == 2  # one per layer (first column), one per column (lowest row)
+    for ax, axis in [(a, "y") for a in with_y] + [(a, "x") for a in with_x]:
+        ticks = list(ax.get_yticks() if axis == "y" else ax.get_xticks())
+        step = int(ticks[1] - ticks[0])
+        assert ticks == list(range(0, n_tokens, step))  # evenly thinned from the first token on
+        assert _tick_texts(ax, axis) == [text[i] for i in ticks]
+        if n_tokens == 8:
+            assert step == 1  # few tokens: every one is labelled
+        else:
+            assert 1 < step < n_tokens and len(ticks) >= 4  # many: every k-th, never none
+    title = fig._suptitle.get_text()
+    assert f"attention weight (0–1) of every head on {n_tokens} tokens" in title and "share of attention" in title
+    bar = [ax for ax in fig.axes if ax.get_ylabel()]
+    assert bar and "score (share of attention)" in bar[0].get_ylabel()

@@ -18,6 +18,8 @@ from .part2 import *  # noqa: F403
 from .part2 import __all__ as _part2_all
 from .part3 import *  # noqa: F403
 from .part3 import __all__ as _part3_all
+from .tour import *  # noqa: F403
+from .tour import __all__ as _tour_all
 
 __all__ = [
     "CheckResult",
@@ -32,6 +34,7 @@ __all__ = [
     *_part2_all,
     *_exercises_all,
     *_part3_all,
+    *_tour_all,
 ]
 from .training import *  # noqa: E402, F403
 from .training import __all__ as _training_all  # noqa: E402

@@ -1,9 +1,10 @@
-"""Check helpers for notebook 11: the previous-token and induction scores of one attention head.
+"""Check helpers for notebook 11: two head scores, a head-ablating hook, one logit-lens step.
 
 The learner writes each score for one head's (T, T) attention pattern; the check compares it with
 :mod:`gptmini.inspect.scores` on patterns where the usual slips give different numbers (the main diagonal
 instead of the one below it, counting query 0, the duplicate token instead of the one after it, the whole
-sequence instead of its second copy) and names the slip when the answer matches one.
+sequence instead of its second copy) and names the slip when the answer matches one. The ablation and lens
+checks compare with :func:`gptmini.inspect.zero_head` and :func:`gptmini.inspect.unembed` the same way.
 """
 
 from __future__ import annotations
@@ -13,9 +14,18 @@ from typing import Any
 
 import torch
 
-from ._report import CheckResult, call_learner, combine, compare_values, failed, require_callable
+from ._report import (
+    CheckResult,
+    call_answer,
+    call_learner,
+    combine,
+    compare_tensors,
+    compare_values,
+    failed,
+    require_callable,
+)
 
-__all__ = ["check_previous_token_score", "check_induction_score"]
+__all__ = ["check_previous_token_score", "check_induction_score", "check_zero_head", "check_unembed"]
 
 
 def _causal_softmax(scores: torch.Tensor) -> torch.Tensor:
@@ -120,3 +130,87 @@ def check_induction_score(score_fn: Callable[[torch.Tensor, int], Any]) -> Check
     if _as_float(value) != 1.0 and not (isinstance(_as_float(value), float) and abs(_as_float(value) - 1) < 1e-6):
         results.append(failed("induction score of a perfect induction head", f"is {value!r}, expected 1.0"))
     return combine("check_induction_score", results)
+
+
+def _matches(got: Any, reference: torch.Tensor) -> bool:
+    return isinstance(got, torch.Tensor) and got.shape == reference.shape and torch.allclose(got, reference, atol=1e-5)
+
+
+def check_zero_head(zero_fn: Callable[[torch.Tensor, int], Any]) -> CheckResult:
+    """``zero_fn(z, head)`` for z (B, heads, T, head size): a copy of z with that head's output set to 0."""
+    from ..inspect.ablation import zero_head
+
+    require_callable(zero_fn, "zero_fn", "check_zero_head")
+    gen = torch.Generator().manual_seed(2)
+    z = torch.randn(2, 4, 5, 6, generator=gen)  # every axis a different length, so a wrong axis shows
+    results = []
+    for head in (1, 3):
+        name = f"zero_head(z, {head}) for z of shape (batch 2, heads 4, T 5, head size 6)"
+        given = z.clone()
+        value, error = call_answer(name, zero_fn, given, head)
+        if error is not None:
+            return error
+        expected = zero_head(z, head)
+        slips = {
+            "it zeroed position {h} of every head: the heads are dim 1 of (B, heads, T, head size), z[:, head]": (
+                lambda t, head=head: t.index_fill(2, torch.tensor([head]), 0.0)
+            ),
+            "it zeroed one feature of every head (the last axis): zero all of head {h}'s output, z[:, head]": (
+                lambda t, head=head: t.index_fill(3, torch.tensor([head]), 0.0)
+            ),
+            "it zeroed every head except {h}: switch off only the one head": (
+                lambda t, head=head: t - t.index_fill(1, torch.tensor([head]), 0.0)
+            ),
+            "every head is zeroed: only head {h} should be": lambda t: torch.zeros_like(t),
+            "nothing changed: set head {h}'s output to 0 and return the changed copy": lambda t: t,
+        }
+        hint = next((h.format(h=head) for h, slip in slips.items() if _matches(value, slip(z))), None)
+        result = compare_tensors(name, value, expected, atol=0, rtol=0, hint=hint, show=False)
+        if result and not torch.equal(given, z):
+            result = failed(
+                name, "is right, but it changed z in place", "z.clone() first: the hook's z may still be needed", False
+            )
+        results.append(result.show())
+    return combine("check_zero_head", results)
+
+
+def _lens_models() -> list[tuple[str, torch.nn.Module]]:
+    from ..model import GPT, GPTConfig
+
+    out = []
+    for norm in ("pre", "post"):
+        torch.manual_seed(0)
+        config = GPTConfig(vocab_size=17, block_size=8, n_layer=1, n_head=2, n_embd=8, dropout=0.0, norm=norm)
+        model = GPT(config).eval()
+        if "ln_f" in model.transformer:  # a LayerNorm that is not the identity, so skipping it shows
+            with torch.no_grad():
+                model.transformer.ln_f.weight.uniform_(0.5, 2.0)
+        out.append((f"a {norm}-LN model", model))
+    return out
+
+
+def check_unembed(unembed_fn: Callable[[Any, torch.Tensor], Any]) -> CheckResult:
+    """``unembed_fn(model, resid)`` for resid (B, T, C): the logits the model would output from that stream."""
+    from ..inspect.lens import unembed
+
+    require_callable(unembed_fn, "unembed_fn", "check_unembed")
+    results = []
+    for what, model in _lens_models():
+        resid = 3.0 * torch.randn(1, 5, model.config.n_embd, generator=torch.Generator().manual_seed(3))
+        name = f"unembed(model, resid) on {what}"
+        with torch.no_grad():
+            value, error = call_answer(name, unembed_fn, model, resid.clone())
+            if error is not None:
+                return error
+            expected = unembed(model, resid)
+            slips = {
+                "a pre-LN model's stream has not been through the final LayerNorm yet: apply "
+                "model.transformer.ln_f first, as the forward pass does": model.lm_head(resid),
+                "those are probabilities: return the logits (no softmax)": expected.softmax(-1),
+                "those are log-probabilities: return the logits (no log_softmax)": expected.log_softmax(-1),
+            }
+            hint = next(
+                (h for h, slip in slips.items() if _matches(value, slip) and not _matches(value, expected)), None
+            )
+            results.append(compare_tensors(name, value, expected, hint=hint))
+    return combine("check_unembed", results)

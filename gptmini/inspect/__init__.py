@@ -5,10 +5,10 @@ Nothing here changes the model: everything attaches forward hooks to the hook po
 afterwards. Notebook 11 uses it; so do the head gallery, ablation explorer and logit-lens widgets.
 """
 
-from .ablation import AblationResult, ablate, ablation_effect, head_means
+from .ablation import AblationResult, ablate, ablation_effect, head_means, zero_head
 from .attn_only import ZeroMLP, attention_only
 from .capture import Cache, capture, run_with_cache
-from .lens import lens_top_tokens, logit_lens
+from .lens import lens_top_tokens, logit_lens, unembed
 from .scores import (
     SCORES,
     duplicate_token_score,
@@ -42,4 +42,6 @@ __all__ = [
     "repeated_tokens",
     "run_with_cache",
     "token_losses",
+    "unembed",
+    "zero_head",
 ]

@@ -21,6 +21,18 @@ Head = tuple[int, int]  # (layer, head)
 MODES = ("zero", "mean")
 
 
+def zero_head(z: torch.Tensor, head: int | Iterable[int]) -> torch.Tensor:
+    """A copy of ``z`` (B, heads, T, head size) with the output of ``head`` (one index or several) set to 0.
+
+    It is what a zero-ablating forward hook on ``attn.hook_z`` returns; a copy, because the tensor the hook
+    receives may still be needed (a cache, autograd), so it must not be changed in place.
+    """
+    chosen = [head] if isinstance(head, int) else list(head)
+    z = z.clone()
+    z[:, chosen] = 0.0
+    return z
+
+
 def head_means(model, idx: torch.Tensor) -> list[torch.Tensor]:
     """Each layer's average head output over the batch and positions of ``idx``: (heads, head size) per layer."""
     _, cache = run_with_cache(model, idx, patterns=False)
@@ -50,11 +62,10 @@ def ablate(model, heads: Iterable[Head], mode: str = "zero", means: list[torch.T
 
     def replace(layer: int, chosen: list[int]):
         def hook(_module, _inputs, z: torch.Tensor) -> torch.Tensor:
-            z = z.clone()  # never write into a tensor autograd may still need
             if mode == "zero":
-                z[:, chosen] = 0.0
-            else:
-                z[:, chosen] = means[layer][chosen].to(z.dtype)[None, :, None, :]
+                return zero_head(z, chosen)
+            z = z.clone()  # never write into a tensor autograd may still need
+            z[:, chosen] = means[layer][chosen].to(z.dtype)[None, :, None, :]
             return z
 
         return hook

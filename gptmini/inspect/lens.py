@@ -14,14 +14,22 @@ import torch
 from .capture import run_with_cache
 
 
+def unembed(model, resid: torch.Tensor) -> torch.Tensor:
+    """The logits ``model`` would output if ``resid`` (..., C) were its last hidden state: one lens step.
+
+    A pre-LN model applies its final LayerNorm ``ln_f`` before the unembedding, so the lens does too; a
+    post-LN model has none. Logits, not probabilities: the softmax comes after, where it is needed.
+    """
+    if "ln_f" in model.transformer:
+        resid = model.transformer.ln_f(resid)
+    return model.lm_head(resid)
+
+
 @torch.no_grad()
 def logit_lens(model, idx: torch.Tensor) -> torch.Tensor:
     """Logits (depths, B, T, vocab) read from [h0, block 0, …, last block]; the last depth is the model's own."""
     _, cache = run_with_cache(model, idx, patterns=False)
-    stream = torch.stack(cache.stream())  # (layers + 1, B, T, C)
-    if "ln_f" in model.transformer:
-        stream = model.transformer.ln_f(stream)
-    return model.lm_head(stream)
+    return unembed(model, torch.stack(cache.stream()))  # (layers + 1, B, T, vocab)
 
 
 def lens_top_tokens(model, idx: torch.Tensor, k: int = 1) -> tuple[torch.Tensor, torch.Tensor]:

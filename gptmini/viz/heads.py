@@ -18,7 +18,19 @@ from matplotlib.colors import to_rgb
 
 from ..inspect.scores import SCORES, head_scores
 from ._inputs import attention_arrays
-from ._render import ATTENTION_CMAP, FONT, HIGHLIGHT, MASKED_COLOR, axes_at, image_widget, new_figure, to_png
+from ._render import (
+    ATTENTION_CMAP,
+    FONT,
+    HIGHLIGHT,
+    MASKED_COLOR,
+    axes_at,
+    image_widget,
+    new_figure,
+    show_labels,
+    text_inches,
+    to_png,
+    token_ticks,
+)
 from ._text import TextInput
 from .attention import AttentionExplorer
 
@@ -136,25 +148,61 @@ class HeadGallery(TextInput, widgets.VBox):
         frames = [HIGHLIGHT if p == chosen else _score_color(values[p]) for p in pairs]
         mosaic, boxes = _mosaic([self.maps[layer][head] for layer, head in pairs], frames, cols)
         cell = 1.25 if cols <= 8 else 0.95
-        title, bar = 0.3, 1.0
-        width, height = cols * cell + bar + 0.3, rows * (cell + title) * 1.0 + 0.5
+        title, bar, top = 0.3, 1.0, 0.8
+        labels = show_labels(self.tokens)
+        margin = min(1.2, text_inches(labels, FONT - 3) + 0.25)  # room for the token labels left of and below
+        mosaic_w, mosaic_h = cols * cell, rows * (cell + title) - 0.1
+        width, height = margin + mosaic_w + bar + 0.3, margin + mosaic_h + top
         fig = new_figure(width, height, layout=None)
-        ax = axes_at(fig, 0.1, 0.1, cols * cell, height - 0.6)
+        ax = axes_at(fig, margin, margin, mosaic_w, mosaic_h)
         ax.imshow(mosaic, interpolation="nearest", aspect="auto")
         ax.axis("off")
         for (layer, head), (x, y) in zip(pairs, boxes, strict=True):
             bold = (layer, head) == chosen
             ax.text(x, y, f"L{layer}H{head}  {values[layer, head]:.2f}", ha="center", va="bottom",
                     fontsize=FONT - 3, fontweight="bold" if bold else "normal")  # fmt: skip
-        fig.suptitle(f"attention of every head on {len(self.ids)} tokens · frame colour: {name} score",
-                     fontsize=FONT, y=1 - 0.12 / height)  # fmt: skip
-        bar_ax = axes_at(fig, width - bar + 0.1, 0.3, 0.18, max(1.0, height - 1.2))
+        self._label_thumbnails(fig, mosaic.shape[:2], (margin, margin, mosaic_w, mosaic_h), len(pairs), cols)
+        fig.suptitle(
+            f"attention weight (0–1) of every head on {len(self.ids)} tokens\n"
+            "rows: queries, columns: keys; blue: weight (square-root scale), grey: the future\n"
+            f"frame colour: {name} score (share of attention, 0–1)",
+            fontsize=FONT - 2, y=1 - 0.06 / height, linespacing=1.3,
+        )  # fmt: skip
+        bar_ax = axes_at(fig, width - bar + 0.1, margin, 0.18, max(1.0, mosaic_h - 0.2))
         bar_ax.imshow(np.linspace(1, 0, 100)[:, None], aspect="auto", cmap=colormaps[SCORE_CMAP], extent=(0, 1, 0, 1))
         bar_ax.set_xticks([])
         bar_ax.yaxis.tick_right()
-        bar_ax.set_ylabel(f"{name} score", fontsize=FONT - 3)
+        bar_ax.set_ylabel(f"{name} score (share of attention)", fontsize=FONT - 3)
         bar_ax.yaxis.set_label_position("right")
         return fig
+
+    def _label_thumbnails(self, fig, shape: tuple[int, int], place: tuple[float, ...], count: int, cols: int) -> None:
+        """Token labels (through :func:`token_ticks`: thinned to fit, never none) on the thumbnails of the first
+        column (queries, y) and the lowest one of each column (keys, x), on see-through axes laid over them."""
+        height_px, width_px = shape
+        left, bottom, w, h = place
+        t = len(self.tokens)
+        side = _geometry(t)[1]
+        for k in range(count):
+            first_column, lowest = k % cols == 0, k + cols >= count
+            if not (first_column or lowest):
+                continue
+            top_px, left_px = _corner(k, cols, t)
+            box_w, box_h = side / width_px * w, side / height_px * h
+            over = axes_at(
+                fig, left + left_px / width_px * w, bottom + h * (1 - top_px / height_px) - box_h, box_w, box_h
+            )
+            over.set_xlim(-0.5, t - 0.5)
+            over.set_ylim(t - 0.5, -0.5)
+            over.patch.set_alpha(0.0)
+            over.set_xticks([])
+            over.set_yticks([])
+            for spine in over.spines.values():
+                spine.set_visible(False)
+            if first_column:
+                token_ticks(over, self.tokens, axis="y")
+            if lowest:
+                token_ticks(over, self.tokens, axis="x")
 
     def render(self) -> None:
         if not self.maps:
@@ -188,21 +236,32 @@ def _thumbnail(matrix: np.ndarray, scale: int) -> np.ndarray:
     return rgb.repeat(scale, axis=0).repeat(scale, axis=1)
 
 
+def _geometry(t: int) -> tuple[int, int, int, int, int]:
+    """Pixels of the mosaic for (T, T) thumbnails: (scale, side, border, gap_x, gap_y)."""
+    scale = max(1, math.ceil(60 / t))
+    side = t * scale
+    return scale, side, max(2, side // 20), max(4, side // 10), max(8, side // 4)
+
+
+def _corner(k: int, cols: int, t: int) -> tuple[int, int]:
+    """Pixel (top, left) of the k-th thumbnail's picture, inside its frame."""
+    _, side, border, gap_x, gap_y = _geometry(t)
+    box = side + 2 * border
+    r, c = divmod(k, cols)
+    return gap_y + r * (box + gap_y) + border, c * (box + gap_x) + gap_x // 2 + border
+
+
 def _mosaic(matrices: list[np.ndarray], frames: list, cols: int) -> tuple[np.ndarray, list[tuple[float, float]]]:
     """Thumbnails in a grid on white, each in a frame of its colour; returns the image and each title's anchor."""
     t = matrices[0].shape[0]
-    scale = max(1, math.ceil(60 / t))
-    side = t * scale
-    border = max(2, side // 20)
-    gap_x, gap_y = max(4, side // 10), max(8, side // 4)  # room between thumbnails, and for a title above each
+    scale, side, border, gap_x, gap_y = _geometry(t)  # room between thumbnails, and for a title above each
     box = side + 2 * border
     rows = math.ceil(len(matrices) / cols)
     image = np.ones((gap_y + rows * (box + gap_y), cols * (box + gap_x), 3))
     anchors = []
     for k, (matrix, frame) in enumerate(zip(matrices, frames, strict=True)):
-        r, c = divmod(k, cols)
-        top, left = gap_y + r * (box + gap_y), c * (box + gap_x) + gap_x // 2
-        image[top : top + box, left : left + box] = to_rgb(frame)
-        image[top + border : top + border + side, left + border : left + border + side] = _thumbnail(matrix, scale)
-        anchors.append((left + box / 2, top - 1.5))
+        top, left = _corner(k, cols, t)
+        image[top - border : top - border + box, left - border : left - border + box] = to_rgb(frame)
+        image[top : top + side, left : left + side] = _thumbnail(matrix, scale)
+        anchors.append((left - border + box / 2, top - border - 1.5))
     return image, anchors
