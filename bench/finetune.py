@@ -9,10 +9,10 @@
 3. Fine-tune the pretrained model and a randomly initialised one on every task (L3 with λ = 0.5, the
    same recipe for both); ablate λ (0 vs 0.5) and the number of transferred layers.
 
-    python bench/finetune.py --quick                       # notebook 07's settings: under 15 min on 2 CPU cores
-    python bench/finetune.py --save /tmp/ft-model          # the longer run: 3,000 steps, 2,000 examples a task
-    python bench/finetune.py --checkpoint /tmp/ft-model    # fine-tuning only, on a saved model
-    python bench/finetune.py --pretrain-steps 10000 --device cuda                        # a GPU
+    python bench/finetune.py --quick --threads 1   # notebook 07's settings: 10.5 min on 1 thread (checkpoint cached)
+    python bench/finetune.py --save /tmp/ft-model  # the longer run: 3,000 steps, 2,000 examples a task
+    python bench/finetune.py --checkpoint /tmp/ft-model  # fine-tuning only, on a saved model
+    python bench/finetune.py --pretrain-steps 10000 --device cuda  # a GPU
 
 Accuracies are on examples from held-out plays; with n test examples one standard error is about
 sqrt(p (1 - p) / n) (1.6 points at n = 1000 and p = 0.5, 2.5 at n = 400), so differences of 3 points
