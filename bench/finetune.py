@@ -9,7 +9,7 @@
 3. Fine-tune the pretrained model and a randomly initialised one on every task (L3 with λ = 0.5, the
    same recipe for both); ablate λ (0 vs 0.5) and the number of transferred layers.
 
-    python bench/finetune.py --quick --threads 1   # notebook 07's settings: 10.5 min on 1 thread (checkpoint cached)
+    python bench/finetune.py --quick --threads 1  # notebook 07's settings: about 10 min, 1 thread, checkpoint cached
     python bench/finetune.py --save /tmp/ft-model  # the longer run: 3,000 steps, 2,000 examples a task
     python bench/finetune.py --checkpoint /tmp/ft-model  # fine-tuning only, on a saved model
     python bench/finetune.py --pretrain-steps 10000 --device cuda  # a GPU
@@ -145,7 +145,7 @@ def main() -> None:
         "--quick",
         action="store_true",
         help="notebook 07's settings: its checkpoint (--checkpoint course), the four tasks, 3,000 training "
-        "examples (1,000 for acceptable and next_line), 400 test examples; λ = 0 and layers on acceptable",
+        "examples for follows (1,000 for the others), 400 test examples; λ = 0 and layers on acceptable",
     )
     parser.add_argument("--pretrain-steps", type=int, default=3000)
     parser.add_argument("--checkpoint", default=None, help="a saved model folder, or 'course' for notebook 07's")
@@ -170,7 +170,7 @@ def main() -> None:
     if args.quick:
         args.checkpoint = args.checkpoint or "course"
         args.n_train, args.n_test, args.tasks, args.ablation_tasks = 3000, 400, ",".join(TASK_NAMES), "acceptable"
-        args.train_caps = args.train_caps or "acceptable=1000,next_line=1000"
+        args.train_caps = args.train_caps or "acceptable=1000,same_speech=1000,next_line=1000"
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
 
