@@ -1,19 +1,22 @@
 """GPT-1's fine-tuning experiments in miniature, on the four Shakespeare tasks and the extra genre task.
 
-1. Pretrain a small GPT (byte-level BPE of 1,024 tokens by default, or characters) on the *training
-   plays only*, with gptmini.train, keeping snapshots along the way.
+1. Pretrain notebook 07's base model, the ``gpt1-bpe-train-plays`` recipe (a post-LN GPT-1, 4 x 128, on a
+   1,024-token BPE of the *training plays only*), keeping snapshots along the way; or load a checkpoint
+   (``--checkpoint course`` takes the one notebook 07 saved, training it first if it is missing).
 2. Zero-shot task scores of each snapshot (no gradient step on the task): "as written or swapped" by
    the line's likelihood, "does B follow A" by pointwise mutual information, same speech by cosine of mean
    hidden states, next line by likelihood, genre by cosine to 16 labelled passages per genre.
 3. Fine-tune the pretrained model and a randomly initialised one on every task (L3 with λ = 0.5, the
    same recipe for both); ablate λ (0 vs 0.5) and the number of transferred layers.
 
-    python bench/finetune.py --save /tmp/ft-model         # about 50 minutes on one CPU thread
-    python bench/finetune.py --checkpoint /tmp/ft-model   # fine-tuning only, on the saved model
-    python bench/finetune.py --pretrain-steps 10000 --device cuda                        # a GPU
+    python bench/finetune.py --quick --threads 1  # notebook 07's settings: about 10 min, 1 thread, checkpoint cached
+    python bench/finetune.py --save /tmp/ft-model  # the longer run: 3,000 steps, 2,000 examples a task
+    python bench/finetune.py --checkpoint /tmp/ft-model  # fine-tuning only, on a saved model
+    python bench/finetune.py --pretrain-steps 10000 --device cuda  # a GPU
 
 Accuracies are on examples from held-out plays; with n test examples one standard error is about
-sqrt(p (1 - p) / n) (1.6 points at n = 1000 and p = 0.5), so differences of 3 points or less are noise.
+sqrt(p (1 - p) / n) (1.6 points at n = 1000 and p = 0.5, 2.5 at n = 400), so differences of 3 points
+or less are noise.
 """
 
 from __future__ import annotations
@@ -25,16 +28,18 @@ import time
 
 import torch
 
-from gptmini import GPT, GPTConfig
+from gptmini import GPT
 from gptmini.bloom import build_filter, overlap
-from gptmini.data import shakespeare, shakespeare_plays
+from gptmini.course import finetune_base_model
+from gptmini.data import shakespeare_plays
 from gptmini.finetune import FineTuneConfig, finetune_task, transfer_layers
+from gptmini.recipes import prepare, recipe_text, train_config
 from gptmini.tasks import EXTRA_TASKS, TASK_NAMES, shakespeare_tasks, split_plays
-from gptmini.tokenizers import BPETokenizer, CharTokenizer
-from gptmini.train import TrainConfig, Trainer
+from gptmini.train import Trainer
 from gptmini.zeroshot import classify_by_similarity, mean_hidden_states, score_texts
 
 ZERO_SHOT_TASKS = (*TASK_NAMES, *EXTRA_TASKS)
+RECIPE = "gpt1-bpe-train-plays"  # notebook 07's base model
 
 
 # ------------------------------------------------------------------------------------- zero-shot
@@ -97,33 +102,28 @@ def _median_split_accuracy(values: list[float], labels: list[int]) -> float:
 
 
 # ------------------------------------------------------------------------------------- main
-def build_tokenizer(kind: str, text: str, vocab_size: int):
-    """A character tokenizer of the whole corpus, or a byte-level BPE trained on the pretraining text."""
-    if kind == "char":
-        return CharTokenizer.from_text(shakespeare())
-    return BPETokenizer().train(text, vocab_size, progress=False)
-
-
-def pretrain(args, tok, text: str) -> tuple[GPT, dict[int, GPT], dict[int, float], float]:
-    """Pretrain on ``text`` with gptmini.train, keeping a copy of the model at every evaluation."""
-    ids = torch.tensor(tok.encode(text))
-    cut = int(0.95 * len(ids))
-    config = GPTConfig(
-        vocab_size=tok.vocab_size,
-        block_size=args.block_size,
-        n_layer=args.n_layer,
-        n_head=4,
-        n_embd=args.n_embd,
-        dropout=0.0,
-        norm=args.norm,
-        name="bench-finetune",
+def pretrain(args) -> tuple[GPT, object, dict[int, GPT], dict[int, float], float]:
+    """Notebook 07's base model: the ``gpt1-bpe-train-plays`` recipe (post-LN GPT-1, 4 x 128, a 1,024-token
+    BPE of the training plays, context 64), trained for ``--pretrain-steps`` with a snapshot at every
+    evaluation. Returns (model, tokenizer, snapshots, validation loss per snapshot, seconds)."""
+    data = prepare(
+        RECIPE,
+        max_iters=args.pretrain_steps,
+        eval_interval=max(1, args.pretrain_steps // args.snapshots),
+        log_interval=50,
+        device=args.device,
+        progress=False,
+        seed=args.seed,
     )
     torch.manual_seed(args.seed)
-    model = GPT(config)
+    model = GPT(data.model_config)
+    c, t = data.model_config, data.train_config
     print(
-        f"\nmodel: {args.norm}-LN, {args.n_layer} layers x {args.n_embd}, context {args.block_size} {args.tokenizer} "
-        f"tokens ({tok.vocab_size} in the vocabulary), {model.num_params() / 1e6:.2f}M parameters; "
-        f"pretraining text {len(ids):,} tokens; device {args.device}, {torch.get_num_threads()} thread(s)"
+        f"\nmodel: the {RECIPE} recipe, {c.norm}-LN, {c.n_layer} layers x {c.n_embd}, context {c.block_size} BPE "
+        f"tokens ({data.tokenizer.vocab_size} in the vocabulary), {model.num_params() / 1e6:.2f}M parameters; "
+        f"{t.max_iters} steps of {t.batch_size} x {c.block_size} tokens, lr {t.learning_rate:g}, "
+        f"{t.warmup_iters} warm-up; pretraining text {len(data.train_ids):,} tokens; device {args.device}, "
+        f"{torch.get_num_threads()} thread(s)"
     )
     snapshots: dict[int, GPT] = {}
     val_loss: dict[int, float] = {}
@@ -133,61 +133,57 @@ def pretrain(args, tok, text: str) -> tuple[GPT, dict[int, GPT], dict[int, float
             snapshots[record["step"]] = copy.deepcopy(trainer.model).cpu().eval()
             val_loss[record["step"]] = record["val_loss"]
 
-    train_config = TrainConfig(
-        batch_size=args.batch_size,
-        max_iters=args.pretrain_steps,
-        learning_rate=args.pretrain_lr,
-        min_lr=args.pretrain_lr / 10,
-        warmup_iters=min(100, args.pretrain_steps // 10),
-        eval_interval=max(1, args.pretrain_steps // args.snapshots),
-        eval_iters=4,
-        log_interval=50,
-        device=args.device,
-        progress=False,
-        seed=args.seed,
-    )
-    trainer = Trainer(model, ids[:cut], ids[cut:], train_config, callbacks=[keep])
+    trainer = Trainer(model, data.train_ids, data.val_ids, t, callbacks=[keep])
     t0 = time.perf_counter()
     trainer.fit()
-    seconds = time.perf_counter() - t0
-    return trainer.model.eval(), snapshots, val_loss, seconds
+    return trainer.model.eval(), data.tokenizer, snapshots, val_loss, time.perf_counter() - t0
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tokenizer", choices=("bpe", "char"), default="bpe")
-    parser.add_argument("--vocab-size", type=int, default=1024, help="BPE vocabulary")
-    parser.add_argument("--norm", choices=("pre", "post"), default="pre")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="notebook 07's settings: its checkpoint (--checkpoint course), the four tasks, 3,000 training "
+        "examples for follows (1,000 for the others), 400 test examples; λ = 0 and layers on acceptable",
+    )
     parser.add_argument("--pretrain-steps", type=int, default=3000)
-    parser.add_argument("--pretrain-lr", type=float, default=3e-3)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--block-size", type=int, default=64)
-    parser.add_argument("--n-layer", type=int, default=4)
-    parser.add_argument("--n-embd", type=int, default=128)
-    parser.add_argument("--checkpoint", default=None, help="fine-tune this saved model (and its tokenizer) instead")
+    parser.add_argument("--checkpoint", default=None, help="a saved model folder, or 'course' for notebook 07's")
     parser.add_argument("--save", default=None, help="save the pretrained model and its tokenizer here")
     parser.add_argument("--n-train", type=int, default=2000)
     parser.add_argument("--n-test", type=int, default=1000)
+    parser.add_argument(
+        "--train-caps", default="", help="fewer training examples for some tasks, e.g. acceptable=1000,next_line=1000"
+    )
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--distractors", choices=("other_play", "same_play"), default="other_play")
     parser.add_argument("--tasks", default=",".join(ZERO_SHOT_TASKS), help="tasks to build and fine-tune on")
     parser.add_argument("--ablation-tasks", default=",".join(TASK_NAMES), help="tasks for the λ = 0 runs")
-    parser.add_argument("--layers-task", default="same_speech", help="task for the layers-transferred ablation")
+    parser.add_argument("--layers-task", default="acceptable", help="task for the layers-transferred ablation")
     parser.add_argument("--zero-shot-n", type=int, default=200)
     parser.add_argument("--snapshots", type=int, default=4)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    if args.quick:
+        args.checkpoint = args.checkpoint or "course"
+        args.n_train, args.n_test, args.tasks, args.ablation_tasks = 3000, 400, ",".join(TASK_NAMES), "acceptable"
+        args.train_caps = args.train_caps or "acceptable=1000,same_speech=1000,next_line=1000"
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
 
     plays = shakespeare_plays()
     train_plays, test_plays = split_plays(plays)
-    pretrain_text = "\n\n".join(p.text for p in train_plays)
+    pretrain_text = recipe_text(RECIPE)
     names = [t for t in args.tasks.split(",") if t]
     tasks = shakespeare_tasks(args.n_train, args.n_test, args.seed, plays, names, distractors=args.distractors)
+    for cap in filter(None, args.train_caps.split(",")):
+        name, _, n = cap.partition("=")
+        if name not in tasks or not n.isdigit():
+            raise SystemExit(f"--train-caps takes task=N pairs of the tasks built ({', '.join(tasks)}), got {cap!r}")
+        tasks[name].train = tasks[name].train[: int(n)]
     test_texts = [t for task in tasks.values() for ex in task.test for t in ex.texts]
     print(
         f"corpus: {len(plays)} plays; pretraining text = the {len(train_plays)} training plays "
@@ -203,7 +199,11 @@ def main() -> None:
         print(f"  {task!r}")
 
     # ---------------------------------------------------------------- pretraining (or a checkpoint)
-    if args.checkpoint:
+    if args.checkpoint == "course":
+        pretrained, tok, source = finetune_base_model(train_config(RECIPE).max_iters, device=args.device)
+        snapshots, val_loss = {0: pretrained}, {0: float("nan")}
+        print(f"\nmodel: {source}")
+    elif args.checkpoint:
         from gptmini.tokenizers import load_tokenizer
 
         pretrained = GPT.from_pretrained(args.checkpoint).to(args.device)
@@ -211,14 +211,12 @@ def main() -> None:
         snapshots, val_loss = {0: pretrained}, {0: float("nan")}
         print(f"\nmodel: {args.checkpoint} (its pretraining text may include the held-out plays)")
     else:
-        t0 = time.perf_counter()
-        tok = build_tokenizer(args.tokenizer, pretrain_text, args.vocab_size)
-        print(f"tokenizer: {args.tokenizer}, {tok.vocab_size} tokens ({time.perf_counter() - t0:.0f} s)")
-        pretrained, snapshots, val_loss, seconds = pretrain(args, tok, pretrain_text)
-        tokens = args.pretrain_steps * args.batch_size * args.block_size
+        pretrained, tok, snapshots, val_loss, seconds = pretrain(args)
+        c = pretrained.config
+        tokens = args.pretrain_steps * train_config(RECIPE).batch_size * c.block_size
         print(
             f"pretrained {args.pretrain_steps} steps ({tokens:,} tokens) in {seconds:.0f} s; "
-            f"val loss {val_loss[0]:.3f} -> {val_loss[max(val_loss)]:.3f}"
+            f"val loss {val_loss[min(val_loss)]:.3f} -> {val_loss[max(val_loss)]:.3f}"
         )
         if args.save:
             pretrained.save_pretrained(args.save)
@@ -253,7 +251,8 @@ def main() -> None:
     scratch = GPT(config).to(args.device)
     ablate = [t for t in args.ablation_tasks.split(",") if t]
     print(
-        f"\nfine-tuning: {args.n_train} train / {args.n_test} test examples, {args.epochs} epochs, lr {args.lr}, "
+        f"\nfine-tuning: {args.n_train} train (capped: {args.train_caps or 'none'}) / {args.n_test} test examples, "
+        f"{args.epochs} epochs, lr {args.lr}, "
         "batch 32, classifier dropout 0.1, λ = 0.5 unless stated; test accuracy"
     )
     print(
