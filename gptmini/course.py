@@ -108,11 +108,9 @@ def checkpoint_name(name: str, device: str | torch.device | None = None) -> str:
 
 def recipe_for(name: str, device: str | torch.device | None = None) -> str:
     """The recipe to train here: ``name``, or its GPU variant (``Recipe.gpu``) on the GPU scale."""
-    from .recipes import RECIPES
+    from .recipes import _recipe  # raises, listing the presets, for an unknown name
 
-    if name not in RECIPES:
-        raise ValueError(f"Unknown training preset {name!r}. Valid presets: {', '.join(RECIPES)}")
-    gpu = RECIPES[name].gpu
+    gpu = _recipe(name).gpu
     return gpu if gpu is not None and scale(device) == "gpu" else name
 
 
