@@ -1,12 +1,12 @@
 """A Colab rehearsal that runs here, offline: notebook 00, top to bottom, as a learner on Colab would run it.
 
 A fresh virtual environment with Colab's preinstalled versions where they matter: ipywidgets 7.7.1 (Colab's
-page is built for it) and the CPU torch already here (``--system-site-packages``: nothing large is
-downloaded, only ipywidgets 7.7.1 and its small dependencies, and setuptools where the installed one is too
-old to build a wheel). A stub ``google.colab``, imported before the first cell as Colab does, whose
-``drive.mount`` records the call and makes the folder. The install cell is pointed at a local clone
-(``GPTMINI_INSTALL_SOURCE=git+file://localhost/…``) and pip is offline (``PIP_NO_INDEX``): every dependency
-must already be satisfied, as Colab's preinstalled packages satisfy them.
+page is built for it) and the CPU torch already here (the new environment sees the packages of the one the tests
+run in, see ``nested_venv.py``: nothing large is downloaded, only ipywidgets 7.7.1 and its small dependencies,
+and setuptools where the installed one is too old to build a wheel). A stub ``google.colab``, imported before
+the first cell as Colab does, whose ``drive.mount`` records the call and makes the folder. The
+install cell is pointed at a local clone (``GPTMINI_INSTALL_SOURCE=git+file://localhost/…``) and pip is offline
+(``PIP_NO_INDEX``): every dependency must already be satisfied, as Colab's preinstalled packages satisfy them.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from nested_venv import make_nested_venv
 
 from gptmini.colab import DRIVE_ENV, DRIVE_FOLDER, INSTALL_SOURCE_ENV
 
@@ -82,8 +82,7 @@ def local_clone(dest: Path) -> Path:
 
 def colab_like_venv(dest: Path) -> Path:
     """A venv that sees this environment's packages (torch, Jupyter, pip) but imports ipywidgets 7.7.1."""
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(dest)], check=True)
-    python = dest / "bin" / "python"
+    python = make_nested_venv(dest)
     pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
     # setuptools: the clone is built offline with what is installed (no build isolation), and setuptools
     # older than 70.1 cannot build a wheel without the `wheel` package; a newer one here downloads nothing.
