@@ -10,7 +10,7 @@ gets) unless ``--online``, and ``GPTMINI_HOME`` where checkpoints are looked for
 place a student's notebooks use). The table records per notebook:
 
 * wall time, and its slowest cell (the one a student waits for);
-* its **key numbers**: every call of :func:`gptmini.expect.expect` in the notebook, i.e. each number the
+* its **key numbers**: every call of :func:`gptmini.course.expect.expect` in the notebook, i.e. each number the
   prose quotes, with the range the prose gives and whether this run fell inside it (``$GPTMINI_RECORD``
   collects them, so the notebook does not have to print them twice);
 * the machine: ``nproc``, CPU model, load average before and after (other jobs inflate wall times, never the

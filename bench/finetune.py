@@ -31,9 +31,9 @@ import torch
 from gptmini import GPT
 from gptmini.bloom import build_filter, overlap
 from gptmini.course import finetune_base_model
+from gptmini.course.recipes import prepare, recipe_text, train_config
 from gptmini.data import shakespeare_plays
 from gptmini.finetune import FineTuneConfig, finetune_task, transfer_layers
-from gptmini.recipes import prepare, recipe_text, train_config
 from gptmini.tasks import EXTRA_TASKS, TASK_NAMES, shakespeare_tasks, split_plays
 from gptmini.train import Trainer
 from gptmini.zeroshot import classify_by_similarity, mean_hidden_states, score_texts

@@ -20,8 +20,8 @@ import time
 import torch
 
 from gptmini import GPT, GPTConfig
-from gptmini.recipes import model_config as model_config_of
-from gptmini.recipes import train_config
+from gptmini.course.recipes import model_config as model_config_of
+from gptmini.course.recipes import train_config
 from gptmini.train import TrainConfig, Trainer
 
 # Dense bf16/fp16 tensor-core peaks (no sparsity), FLOP/s, by the exact torch.cuda.get_device_name(): variants of

@@ -223,7 +223,8 @@ def load_checkpoint(
     directory: str | os.PathLike, device: str | torch.device | None = None, load_tokenizer: bool = True
 ) -> tuple[torch.nn.Module, Any]:
     """(model in eval mode, tokenizer or None) from a checkpoint folder, after :func:`recover`."""
-    from .pretrained import CheckpointError, from_pretrained
+    from .model import GPT
+    from .pretrained import CheckpointError
 
     directory = Path(directory)
     recover(directory)
@@ -232,7 +233,7 @@ def load_checkpoint(
             f"No checkpoint at {directory}. Train one with `python -m gptmini train --preset shakespeare-char "
             f"--out {directory}` or pass the folder of an existing checkpoint."
         )
-    model = from_pretrained(directory, device=device)
+    model = GPT.from_pretrained(directory, device=device)
     tokenizer = None
     if load_tokenizer and (directory / "tokenizer.json").is_file():
         from .tokenizers import load_tokenizer as _load

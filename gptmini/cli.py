@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from .recipes import RECIPES
+from .course.recipes import RECIPES
 
 USAGE_ERROR, RUNTIME_ERROR = 2, 1
 MIN_TEMPERATURE = 1e-6  # below this (but above 0) the scaled logits can overflow; 0 is greedy decoding
@@ -42,7 +42,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .course import checkpoint_dir
     from .distributed import barrier, cleanup_distributed, init_distributed
     from .model import GPT
-    from .recipes import prepare, train_config
+    from .course.recipes import prepare, train_config
     from .train import TrainConfig, Trainer
 
     out = Path(args.out).expanduser() if args.out else checkpoint_dir(args.preset)
@@ -134,7 +134,8 @@ def _print_evaluations(record: dict[str, Any]) -> None:
 # ---------------------------------------------------------------- sample
 def _load_for_sampling(name_or_path: str, device: str | None):
     from .checkpoint import load_checkpoint, recover
-    from .pretrained import HUB_NAMES, from_pretrained
+    from .model import GPT
+    from .pretrained import HUB_NAMES
 
     path = Path(name_or_path).expanduser()
     recover(path)
@@ -146,7 +147,7 @@ def _load_for_sampling(name_or_path: str, device: str | None):
     if name_or_path in HUB_NAMES:
         from .tokenizers import GPT1Tokenizer, GPT2Tokenizer
 
-        model = from_pretrained(name_or_path, device=device)
+        model = GPT.from_pretrained(name_or_path, device=device)
         if HUB_NAMES[name_or_path].endswith("openai-gpt"):
             try:
                 return model, GPT1Tokenizer.from_pretrained()

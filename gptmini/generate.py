@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import TYPE_CHECKING
 
@@ -35,6 +36,18 @@ def check_sampling_args(temperature: float = 1.0, top_k: int | None = None, top_
         raise ValueError(f"top_p must be a number in (0, 1] (or None to switch it off), got {top_p!r}")
 
 
+@dataclass(frozen=True)
+class Sampling:
+    """How each next token is picked: checked once, when made (``temperature=0`` is greedy)."""
+
+    temperature: float = 1.0
+    top_k: int | None = None
+    top_p: float | None = None
+
+    def __post_init__(self) -> None:
+        check_sampling_args(self.temperature, self.top_k, self.top_p)
+
+
 def apply_temperature(logits: torch.Tensor, temperature: float) -> torch.Tensor:
     """Divide logits by T: T < 1 sharpens the distribution, T > 1 flattens it."""
     if isinstance(temperature, bool) or not isinstance(temperature, Real) or not math.isfinite(temperature):
@@ -46,12 +59,8 @@ def apply_temperature(logits: torch.Tensor, temperature: float) -> torch.Tensor:
 
 def top_k_filter(logits: torch.Tensor, k: int | None) -> torch.Tensor:
     """Keep the k most likely tokens (ties at the k-th value are kept), set the rest to -inf."""
-    if k is None:
-        return logits
     check_sampling_args(top_k=k)
-    k = min(k, logits.size(-1))
-    kth = torch.topk(logits, k, dim=-1).values[..., -1:]
-    return logits.masked_fill(logits < kth, float("-inf"))
+    return _top_k(logits, k)
 
 
 def top_p_filter(logits: torch.Tensor, p: float | None) -> torch.Tensor:
@@ -59,14 +68,35 @@ def top_p_filter(logits: torch.Tensor, p: float | None) -> torch.Tensor:
 
     A token is kept when the mass of the tokens sorted before it is still below p; tokens tied with the
     last kept one are kept too, so the result does not depend on how a sort orders equal values.
-    Only the head of the sorted order matters, so it is found with ``topk`` on a candidate set that grows
-    until the cut is inside it: the same tokens as a full sort of the vocabulary, without sorting 50,257 values
-    on every step (see ``tests/test_generate_fast.py``).
     """
-    if p is None:
-        return logits
     check_sampling_args(top_p=p)
-    if p == 1.0:
+    return _top_p(logits, p)
+
+
+def filter_logits(
+    logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None
+) -> torch.Tensor:
+    """Temperature, then top-k, then top-p (the order Hugging Face uses too)."""
+    return top_p_filter(top_k_filter(apply_temperature(logits, temperature), top_k), top_p)
+
+
+def _filtered(logits: torch.Tensor, sampling: Sampling) -> torch.Tensor:
+    return _top_p(_top_k(logits / sampling.temperature, sampling.top_k), sampling.top_p)
+
+
+def _top_k(logits: torch.Tensor, k: int | None) -> torch.Tensor:
+    if k is None:
+        return logits
+    k = min(k, logits.size(-1))
+    kth = torch.topk(logits, k, dim=-1).values[..., -1:]
+    return logits.masked_fill(logits < kth, float("-inf"))
+
+
+def _top_p(logits: torch.Tensor, p: float | None) -> torch.Tensor:
+    """Only the head of the sorted order matters, so it is found with ``topk`` on a candidate set that grows
+    until the cut is inside it: the same tokens as a full sort of the vocabulary, without sorting 50,257 values
+    on every step (see ``tests/test_generate_fast.py``)."""
+    if p is None or p == 1.0:
         return logits
     probs = logits.softmax(dim=-1)
     vocab = probs.size(-1)
@@ -84,13 +114,6 @@ def top_p_filter(logits: torch.Tensor, p: float | None) -> torch.Tensor:
         m *= 16
 
 
-def filter_logits(
-    logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None
-) -> torch.Tensor:
-    """Temperature, then top-k, then top-p (the order Hugging Face uses too)."""
-    return top_p_filter(top_k_filter(apply_temperature(logits, temperature), top_k), top_p)
-
-
 def sample_next(
     logits: torch.Tensor,
     temperature: float = 1.0,
@@ -99,7 +122,11 @@ def sample_next(
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Pick the next token for each row of ``logits`` (B, vocab) -> (B, 1). temperature=0 is greedy."""
-    if temperature == 0:
+    return _sample(logits, Sampling(temperature, top_k, top_p), generator)
+
+
+def _sample(logits: torch.Tensor, sampling: Sampling, generator: torch.Generator | None) -> torch.Tensor:
+    if sampling.temperature == 0:
         return logits.argmax(dim=-1, keepdim=True)
     device = logits.device
     if device.type == "mps":  # MPS has no float64 (and older builds no topk over 16): the filters run on the CPU
@@ -107,7 +134,7 @@ def sample_next(
     # float64 with the best logit at 0: dividing by a temperature like 1e-60 neither rounds it to 0 nor overflows
     logits = logits.double()
     logits = logits - logits.max(dim=-1, keepdim=True).values
-    probs = F.softmax(filter_logits(logits, temperature, top_k, top_p), dim=-1)
+    probs = F.softmax(_filtered(logits, sampling), dim=-1)
     if not torch.isfinite(probs).all():
         raise ValueError("the next-token probabilities are NaN or infinite: do the model's logits hold NaN or inf?")
     return torch.multinomial(probs, num_samples=1, generator=generator).to(device)
@@ -162,10 +189,10 @@ class _Stepper:
         return self.model.lm_head(x[:, -1, :])
 
 
-def _prepare(model: GPT, idx, max_new_tokens: int, temperature: float, top_k: int | None, top_p: float | None):
+def _prepare(model: GPT, idx, max_new_tokens: int) -> tuple[torch.Tensor, str]:
+    """The prompt as a (B, T) batch of ids on the model's device, and the form it came in; refuses bad input."""
     if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, Integral) or max_new_tokens < 0:
         raise ValueError(f"max_new_tokens must be a whole number >= 0, got {max_new_tokens!r}")
-    check_sampling_args(temperature, top_k, top_p)
     idx, kind = _as_batch(model, idx)
     _check_ids(model, idx)
     idx = idx.long()
@@ -178,9 +205,7 @@ def _new_tokens(
     model: GPT,
     idx: torch.Tensor,
     max_new_tokens: int,
-    temperature: float,
-    top_k: int | None,
-    top_p: float | None,
+    sampling: Sampling,
     seed: int | None,
     use_cache: bool,
     eos_token_id: int | None,
@@ -200,7 +225,7 @@ def _new_tokens(
     done = torch.zeros(b, dtype=torch.bool, device=idx.device)
     with eval_mode(model):
         for t in range(t0, t0 + max_new_tokens):
-            nxt = sample_next(stepper.logits(tokens[:, :t]), temperature, top_k, top_p, generator).squeeze(1)
+            nxt = _sample(stepper.logits(tokens[:, :t]), sampling, generator).squeeze(1)
             if eos_token_id is not None:
                 nxt = nxt.masked_fill(done, eos_token_id)  # finished rows keep padding with eos
                 done |= nxt == eos_token_id
@@ -221,11 +246,15 @@ def generate_stream(
     use_cache: bool = True,
     eos_token_id: int | None = None,
 ) -> Iterator[torch.Tensor | int]:
-    """Yield each new token (an int for one sequence, else a (B,) tensor); stops early at ``eos_token_id``."""
-    idx, kind = _prepare(model, idx, max_new_tokens, temperature, top_k, top_p)
-    as_int = kind != "tensor" and idx.size(0) == 1
-    for nxt in _new_tokens(model, idx, max_new_tokens, temperature, top_k, top_p, seed, use_cache, eos_token_id):
-        yield int(nxt) if as_int else nxt
+    """Yield each new token (an int for one sequence, else a (B,) tensor); stops early at ``eos_token_id``.
+
+    The arguments are :func:`generate`'s, checked here, before the first token.
+    """
+    sampling = Sampling(temperature, top_k, top_p)
+    prompt, kind = _prepare(model, idx, max_new_tokens)
+    as_int = kind != "tensor" and prompt.size(0) == 1
+    tokens = _new_tokens(model, prompt, max_new_tokens, sampling, seed, use_cache, eos_token_id)
+    return (int(nxt) for nxt in tokens) if as_int else tokens
 
 
 def generate(
@@ -243,9 +272,11 @@ def generate(
 
     ``temperature=0`` is greedy decoding; ``top_k``/``top_p`` filter before sampling; ``seed`` makes
     sampling repeatable; ``use_cache`` (default) keeps past keys and values instead of recomputing them.
+    It is :func:`generate_stream`'s tokens, collected after the prompt.
     """
-    prompt, kind = _prepare(model, idx, max_new_tokens, temperature, top_k, top_p)
-    new = list(_new_tokens(model, prompt, max_new_tokens, temperature, top_k, top_p, seed, use_cache, eos_token_id))
+    sampling = Sampling(temperature, top_k, top_p)
+    prompt, kind = _prepare(model, idx, max_new_tokens)
+    new = list(_new_tokens(model, prompt, max_new_tokens, sampling, seed, use_cache, eos_token_id))
     out = torch.cat([prompt, torch.stack(new, dim=1)], dim=1) if new else prompt
     if kind == "list":
         return out[0].tolist()

@@ -26,6 +26,7 @@ from .config import GPTConfig
 from .errors import CheckpointError, DownloadError
 from .fields import read_json_object
 from .hf_config import LoadSpec, config_from_hf, query_scales
+from .utils import unwrap
 
 if TYPE_CHECKING:
     from .model import GPT
@@ -33,12 +34,10 @@ if TYPE_CHECKING:
 __all__ = [
     "CheckpointError",
     "DownloadError",
-    "from_pretrained",
     "load_pretrained",
     "read_config",
     "resolve",
     "save_pretrained",
-    "unwrap",
 ]
 
 HUB_NAMES = {
@@ -322,15 +321,6 @@ def load_pretrained(
     return model.eval()
 
 
-def from_pretrained(
-    name_or_path: str | os.PathLike, device: str | torch.device | None = None, dtype: torch.dtype | None = None
-) -> GPT:
-    """``load_pretrained(GPT, ...)``: the convenience form (imports the model class only when called)."""
-    from .model import GPT
-
-    return load_pretrained(GPT, name_or_path, device=device, dtype=dtype)
-
-
 # ---------------------------------------------------------------- saving
 def file_mode() -> int:
     """0o666 minus the process umask: the mode ``open()`` gives a new file (mkstemp and safetensors give 0o600)."""
@@ -370,17 +360,6 @@ def atomic_write(path: Path, write: Callable[[str], Any]) -> None:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
-
-
-def unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    """The model inside ``torch.compile`` (``_orig_mod``) and DDP / DataParallel (``.module``) wrappers."""
-    while True:
-        if isinstance(getattr(model, "_orig_mod", None), torch.nn.Module):
-            model = model._orig_mod
-        elif isinstance(model, (torch.nn.parallel.DistributedDataParallel, torch.nn.DataParallel)):
-            model = model.module
-        else:
-            return model
 
 
 def save_pretrained(

@@ -5,13 +5,13 @@ whole algorithm on one screen), then :class:`Trainer`, which draws batches, call
 evaluates, logs and saves. What a first reading can skip lives elsewhere: the optimiser and schedule in
 :mod:`gptmini.optim`, several processes in :mod:`gptmini.distributed`, mixed precision in
 :mod:`gptmini.device`, random states for exact resume in :mod:`gptmini.rng`, crash-safe folders in
-:mod:`gptmini.checkpoint`, the classroom recipes in :mod:`gptmini.recipes` and the loss plot in
-:mod:`gptmini.viz`.
+:mod:`gptmini.checkpoint`. The course's recipes (:mod:`gptmini.course.recipes`) build on :class:`TrainConfig`
+and the loss plot (:func:`gptmini.viz.plot_losses`) reads a :class:`History`; this module knows neither.
 
 Quick use in a notebook::
 
-    history = train(model, train_ids, val_ids, preset="shakespeare-char", max_iters=500)
-    history.plot()
+    history = train(model, train_ids, val_ids, max_iters=500)
+    plot_losses(history)  # from gptmini.viz
 """
 
 from __future__ import annotations
@@ -134,13 +134,6 @@ class TrainConfig:
             raise ValueError(f"Unknown TrainConfig fields {unknown}; valid fields are {sorted(known)}")
         return cls(**data)
 
-    @classmethod
-    def preset(cls, name: str, **overrides: Any) -> TrainConfig:
-        """The training half of a classroom recipe (:mod:`gptmini.recipes`), e.g. ``TrainConfig.preset("tiny")``."""
-        from .recipes import train_config
-
-        return train_config(name, **overrides)
-
 
 # ================================================================ history
 @dataclass
@@ -180,17 +173,6 @@ class History:
 
     def __len__(self) -> int:
         return len(self.records)
-
-    def plot(self, ax=None, title: str | None = None):
-        """The loss plot of :func:`gptmini.viz.plot_losses`, on ``ax`` or a new pyplot figure; returns the axes."""
-        from .viz.training import draw_losses
-
-        if ax is None:
-            import matplotlib.pyplot as plt
-
-            _, ax = plt.subplots(figsize=(9, 4.5))
-        draw_losses(ax, self.records, title=title)
-        return ax
 
 
 class TrainingDiverged(RuntimeError):
@@ -293,7 +275,7 @@ def _as_tokens(data: Any, name: str, vocab_size: int, block_size: int) -> torch.
 class Trainer:
     """Trains a :class:`gptmini.GPT` on a 1-D tensor of token ids (L1: next-token cross-entropy).
 
-    >>> trainer = Trainer(model, train_ids, val_ids, TrainConfig.preset("shakespeare-char"))
+    >>> trainer = Trainer(model, train_ids, val_ids, TrainConfig(max_iters=500))
     >>> history = trainer.fit()
 
     ``callbacks`` are called as ``callback(record)`` after each train log and each evaluation (see
@@ -647,15 +629,13 @@ def train(
     model: nn.Module,
     train_data: torch.Tensor,
     val_data: torch.Tensor | None = None,
-    preset: str | None = None,
     callbacks: Sequence[Callback] = (),
     tokenizer: Any = None,
     **config_fields: Any,
 ) -> History:
     """Train ``model`` in one call: ``train(model, train_ids, val_ids, max_iters=500, learning_rate=1e-3)``.
 
-    ``preset`` starts from a named recipe (:mod:`gptmini.recipes`); keyword arguments are
-    :class:`TrainConfig` fields.
+    Keyword arguments are :class:`TrainConfig` fields.
     """
-    config = TrainConfig.preset(preset, **config_fields) if preset else TrainConfig(**config_fields)
+    config = TrainConfig(**config_fields)
     return Trainer(model, train_data, val_data, config, callbacks, tokenizer).fit()

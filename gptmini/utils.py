@@ -36,10 +36,10 @@ def pad_right(rows: Sequence[Sequence[int]], value: int = 0) -> tuple[torch.Tens
 
 
 def unwrap(model: nn.Module) -> nn.Module:
-    """The plain model inside ``torch.compile`` (``_orig_mod``) and DDP (``module``) wrappers."""
+    """The plain model inside ``torch.compile`` (``_orig_mod``) and DDP / DataParallel (``module``) wrappers."""
     while True:
         inner = getattr(model, "_orig_mod", None)
-        if inner is None and isinstance(model, nn.parallel.DistributedDataParallel):
+        if inner is None and isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
             inner = model.module
         if not isinstance(inner, nn.Module):
             return model

@@ -1,4 +1,4 @@
-"""Notebook 05's checks (the schedule, one training step) and the ablation ladder (gptmini.ladder)."""
+"""Notebook 05's checks (the schedule, one training step) and the ablation ladder (gptmini.course.ablation_ladder)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch.nn as nn
 from gptmini.checks import check_lr_schedule, check_train_step, package_version
 from gptmini.checks.training import _SCHEDULE_MISTAKES, _schedule
 from gptmini.config import GPTConfig
-from gptmini.ladder import LADDER_RUNGS, LadderModel, build_rung
+from gptmini.course.ablation_ladder import LADDER_RUNGS, LadderModel, build_rung
 from gptmini.train import TrainConfig, Trainer, train_step
 
 

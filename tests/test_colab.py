@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gptmini import colab
-from gptmini.course import checkpoint_dir
+from gptmini.course import checkpoint_dir, colab
 
 
 @pytest.fixture
@@ -64,7 +63,9 @@ def test_url_from_installed_metadata(monkeypatch):
 
 
 def test_usage_line_for_an_unknown_command(capsys):
-    assert colab.main(["sync"]) == 2
+    from gptmini.course.__main__ import main
+
+    assert main(["sync"]) == 2
     assert "sync-notebooks" in capsys.readouterr().err
 
 

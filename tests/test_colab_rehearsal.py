@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from nested_venv import make_nested_venv
 
-from gptmini.colab import DRIVE_ENV, DRIVE_FOLDER, INSTALL_SOURCE_ENV
+from gptmini.course.colab import DRIVE_ENV, DRIVE_FOLDER, INSTALL_SOURCE_ENV
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""``python -m gptmini.course``: the two commands a teacher runs, as aliases of gptmini.editions and the sync."""
+"""``python -m gptmini.course``: the two commands a teacher runs, as aliases of gptmini.course.editions and the sync."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from gptmini.colab import repo_url
-from gptmini.notebooks_sync import badge, stale
+from gptmini.course.colab import repo_url
+from gptmini.course.sync import badge, stale
 
 ROOT = Path(__file__).resolve().parents[1]
 FORK = "https://github.com/a-teacher/course-fork"

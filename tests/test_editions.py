@@ -1,4 +1,4 @@
-"""The student edition (gptmini.editions) and the checks of the exercises it leaves blank.
+"""The student edition (gptmini.course.editions) and the checks of the exercises it leaves blank.
 
 Static tests here (fast); the notebooks of both editions are executed in tests/test_notebooks.py.
 """
@@ -18,7 +18,6 @@ import pytest
 import torch
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from gptmini import editions
 from gptmini.checks import (
     check_block,
     check_block_params,
@@ -36,6 +35,7 @@ from gptmini.checks import (
 )
 from gptmini.checks._report import CheckResult
 from gptmini.config import GPTConfig
+from gptmini.course import editions
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -118,7 +118,7 @@ def test_the_command_writes_notebooks_and_solutions(tmp_path, capsys):
     nb.cells[1].outputs = [nbformat.v4.new_output("stream", text="✅")]
     nbformat.write(nb, src / "99_demo.ipynb")
     out = tmp_path / "student"
-    assert editions.main(["student", str(out), "--from", str(src)]) == 0
+    assert editions.main([str(out), "--from", str(src)]) == 0
     assert "1 notebooks and 1 solution files" in capsys.readouterr().out
     student = nbformat.read(out / "99_demo.ipynb", as_version=4)
     assert [c.cell_type for c in student.cells] == ["markdown", "code", "markdown"]  # the details-only cell is gone
@@ -317,7 +317,7 @@ def test_the_module_runs_as_a_command(tmp_path):
     src.mkdir()
     nbformat.write(new_notebook(cells=[new_code_cell(CELL)]), src / "01_demo.ipynb")
     done = subprocess.run(
-        [sys.executable, "-m", "gptmini.editions", "student", str(tmp_path / "out"), "--from", str(src)],
+        [sys.executable, "-m", "gptmini.course", "student-edition", str(tmp_path / "out"), "--from", str(src)],
         capture_output=True,
         text=True,
         timeout=120,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from gptmini.expect import expect
+from gptmini.course.expect import expect
 
 
 @pytest.fixture(autouse=True)

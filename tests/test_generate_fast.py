@@ -11,7 +11,6 @@ from transformers import GPT2Config, GPT2LMHeadModel, OpenAIGPTConfig, OpenAIGPT
 from gptmini import GPT, GPTConfig
 from gptmini.generate import top_k_filter, top_p_filter
 from gptmini.layout import for_decoding, is_column_major
-from gptmini.pretrained import from_pretrained
 
 VOCAB = 97
 
@@ -98,7 +97,7 @@ def hf_and_ours(request, tmp_path_factory):
     hf = make_hf(request.param)
     folder = tmp_path_factory.mktemp(request.param)
     hf.save_pretrained(folder)
-    return hf, from_pretrained(folder).eval()
+    return hf, GPT.from_pretrained(folder).eval()
 
 
 @pytest.mark.parametrize("use_cache", [True, False])

@@ -2,28 +2,29 @@
 
 from __future__ import annotations
 
-import ast
 import json
 from pathlib import Path
 
 import pytest
 import torch
 
-from gptmini import GPT, GPTConfig, course
+from gptmini import GPT, GPTConfig
 from gptmini.course import (
     by_mode,
     checkpoint_dir,
     checkpoint_name,
+    checkpoints,
     course_model,
     describe_sizes,
     finetune_base_model,
+    modes,
     recipe_for,
     scale,
     setup,
 )
-from gptmini.expect import expect
+from gptmini.course.expect import expect
+from gptmini.course.recipes import RECIPES, model_config, train_config
 from gptmini.pretrained import save_pretrained
-from gptmini.recipes import RECIPES, model_config, train_config
 from gptmini.tokenizers import CharTokenizer
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -36,7 +37,7 @@ def classroom(tmp_path, monkeypatch):
     monkeypatch.setenv("GPTMINI_MODE", "classroom")
     monkeypatch.setenv("GPTMINI_HOME", str(tmp_path))
     monkeypatch.delenv("GPTMINI_RECORD", raising=False)
-    monkeypatch.setattr(course, "_setup_device", None)
+    monkeypatch.setattr(modes, "_setup_device", None)
     return tmp_path
 
 
@@ -56,44 +57,45 @@ def cpu_only(classroom, monkeypatch):
     return classroom
 
 
-def test_by_mode_picks_gpu_values_only_in_classroom_mode_on_cuda(cuda, monkeypatch):
-    pick = dict(fast="F", classroom="C", full="X", gpu="G")
-    assert scale() == "gpu" and by_mode(**pick) == "G"
-    assert by_mode(fast="F", classroom="C") == "C"  # no GPU value given: the CPU one
-    assert by_mode(**pick, device="cpu") == "C" and scale("cpu") == "classroom"  # asked to train on the CPU
-    assert by_mode(**pick, device="mps") == "C"  # Apple's GPU keeps the CPU sizes
+def test_the_gpu_scale_is_classroom_mode_on_cuda_and_only_recipes_change_with_it(cuda, monkeypatch):
+    assert scale() == "gpu" and scale("cpu") == "classroom" and scale("mps") == "classroom"
+    assert by_mode(fast="F", classroom="C", full="X") == "C"  # counts and lengths: the same on every device
     assert checkpoint_name("gpt1-shakespeare") == "gpt1-shakespeare-gpu"
     assert checkpoint_name("gpt1-shakespeare", "cpu") == "gpt1-shakespeare"
     assert recipe_for("gpt1-shakespeare") == "gpt1-shakespeare-gpu" and recipe_for("tiny") == "tiny"
+    assert recipe_for("gpt1-shakespeare", scale("cpu")) == "gpt1-shakespeare"  # asked to train on the CPU
+    assert recipe_for("gpt1-shakespeare", scale("mps")) == "gpt1-shakespeare"  # Apple's GPU keeps the CPU sizes
+    assert model_config("gpt1-shakespeare", 65, scale()).n_embd == 384
+    assert model_config("gpt1-shakespeare", 65, scale("cpu")).n_embd == 128
     with pytest.raises(ValueError, match="Unknown training preset 'nope'"):
         recipe_for("nope")
     monkeypatch.setenv("GPTMINI_MODE", "fast")
-    assert by_mode(**pick) == "F" and scale() == "fast"
+    assert by_mode(fast="F", classroom="C", full="X") == "F" and scale() == "fast"
     assert (
         checkpoint_name("gpt1-shakespeare") == "gpt1-shakespeare" and recipe_for("gpt1-char-2x64") == "gpt1-char-2x64"
     )
+    assert model_config("gpt1-shakespeare", 65, scale()).n_embd == 64
     monkeypatch.setenv("GPTMINI_MODE", "full")
-    assert by_mode(**pick) == "X"
-    assert by_mode(fast="F", classroom="C", gpu="G") == "G"  # full without its own value: classroom's pick here
-    assert by_mode(fast="F", classroom="C", gpu="G", device="cpu") == "C"
+    assert by_mode(fast="F", classroom="C", full="X") == "X"
+    assert by_mode(fast="F", classroom="C") == "C"  # full without its own value: classroom's
+    assert model_config("gpt1-shakespeare", 65, scale()).block_size == 256  # the recipe's full-mode sizes
 
 
 def test_cpu_values_are_unchanged(cpu_only, monkeypatch):
-    pick = dict(fast="F", classroom="C", full="X", gpu="G")
-    assert scale() == "classroom" and by_mode(**pick) == "C"
+    assert scale() == "classroom" and by_mode(fast="F", classroom="C", full="X") == "C"
     monkeypatch.setenv("GPTMINI_MODE", "full")
-    assert by_mode(**pick) == "X" and by_mode(fast="F", classroom="C", gpu="G") == "C"
+    assert by_mode(fast="F", classroom="C", full="X") == "X" and by_mode(fast="F", classroom="C") == "C"
     for name in ("gpt1-shakespeare", "gpt1-char-2x64", "gpt1-bpe-train-plays", "shakespeare-char"):
         assert recipe_for(name) == name and checkpoint_name(name) == name
 
 
 def test_setup_remembers_its_device(cuda, capsys):
     setup(device="cpu")  # on a GPU machine, a notebook told to stay on the CPU keeps the CPU sizes
-    assert scale() == "classroom" and by_mode(fast=1, classroom=2, gpu=3) == 2
+    assert scale() == "classroom" and recipe_for("gpt1-shakespeare") == "gpt1-shakespeare"
     assert "mode: classroom | device: cpu" in capsys.readouterr().out
     setup()
     assert "mode: classroom (GPU sizes) | device: cuda (Tesla T4" in capsys.readouterr().out
-    assert scale() == "gpu" and by_mode(fast=1, classroom=2, gpu=3) == 3
+    assert scale() == "gpu" and recipe_for("gpt1-shakespeare") == "gpt1-shakespeare-gpu"
 
 
 def test_gpu_variants_change_the_sizes_only():
@@ -106,7 +108,7 @@ def test_gpu_variants_change_the_sizes_only():
         assert (gpu_recipe.tokenizer, gpu_recipe.text) == (cpu_recipe.tokenizer, cpu_recipe.text)
         small, big = model_config(name, 1024), model_config(gpu, 1024)
         assert big.norm == small.norm and big.name == gpu  # a checkpoint of one is never taken for the other
-        assert (big.n_layer, big.n_head, big.n_embd) == (6, 6, 384)
+        assert (big.n_head, big.n_embd) == (6, 384) and big.n_layer == (12 if "deep" in gpu else 6)
         assert big.n_layer * big.n_embd > small.n_layer * small.n_embd and big.block_size >= small.block_size
     for gpu in ("shakespeare-char-gpu", "gpt1-shakespeare-gpu"):  # nanoGPT's recipe, as it published it
         config, train = model_config(gpu, 65), train_config(gpu)
@@ -141,9 +143,9 @@ def _save_tiny(name: str, n_embd: int) -> None:
 
 @pytest.fixture
 def load_on_cpu(monkeypatch):
-    """course._load on the CPU whatever device it is given (the GPU is mocked; the weights must go somewhere)."""
-    real = course._load
-    monkeypatch.setattr(course, "_load", lambda folder, device: real(folder, torch.device("cpu")))
+    """checkpoints._load on the CPU whatever device it is given (the GPU is mocked; the weights must go somewhere)."""
+    real = checkpoints._load
+    monkeypatch.setattr(checkpoints, "_load", lambda folder, device: real(folder, torch.device("cpu")))
 
 
 def test_a_gpu_run_finds_the_gpu_checkpoint_first_and_says_which_sizes_it_loaded(cuda, load_on_cpu, capsys):
@@ -164,22 +166,20 @@ def test_a_gpu_run_finds_the_gpu_checkpoint_first_and_says_which_sizes_it_loaded
 def test_stand_ins_on_a_gpu_use_the_gpu_recipes_under_their_own_names(cuda, load_on_cpu, monkeypatch, capsys):
     trained, said = [], []
 
-    def fake_train(recipe, steps, folder, device, what, **overrides):
-        trained.append((recipe, steps, folder.name, device.type, overrides))
+    def fake_train(recipe, here, folder, device, what, steps):
+        trained.append((recipe, steps, folder.name, device.type, here))
         said.append(what)
         _save_tiny(folder.name, 16)
-        model, tok = course._load(folder, device)
+        model, tok = checkpoints._load(folder, device)
         return model, tok, 1.5
 
-    monkeypatch.setattr(course, "_train_recipe", fake_train)
+    monkeypatch.setattr(checkpoints, "_train_recipe", fake_train)
     course_model()
     assert "--preset gpt1-shakespeare-gpu` makes a better one" in said[0]
     finetune_base_model()
     base = ("gpt1-bpe-train-plays-gpu", 2000, "gpt1-bpe-train-plays-gpu-post-2000", "cuda")
-    assert trained == [
-        ("gpt1-char-6x384", 1000, "gpt1-char-6x384-1000-steps", "cuda", {}),
-        (*base, {"max_chars": None, "eval_iters": 20}),
-    ]
+    assert trained == [("gpt1-char-6x384", 1000, "gpt1-char-6x384-1000-steps", "cuda", "gpu"), (*base, "gpu")]
+    assert train_config(base[0], "gpu").eval_iters == 20
     _, _, source = course_model()  # the next notebook on this GPU finds the stand-in, nothing trained
     assert len(trained) == 2 and "gpt1-char-6x384 trained earlier for 1000 steps" in source
     monkeypatch.setenv("GPTMINI_MODE", "fast")  # fast mode on a GPU: the CPU recipes, fast steps
@@ -212,39 +212,31 @@ def _code(notebook: str) -> str:
     return "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
 
 
-def _gpu_choices(code: str) -> dict[str, object]:
-    """Every ``name = by_mode(..., gpu=...)`` and ``field=by_mode(..., gpu=...)`` of a notebook: name -> gpu value."""
-    found = {}
-    tree = ast.parse("\n".join(line for line in code.splitlines() if not line.lstrip().startswith(("%", "!"))))
-    for node in ast.walk(tree):
-        pairs = []
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            pairs.append((node.targets[0].id, node.value))
-        if isinstance(node, ast.Call):
-            pairs += [(k.arg, k.value) for k in node.keywords if k.arg]
-        for name, value in pairs:
-            if isinstance(value, ast.Call) and getattr(value.func, "id", None) == "by_mode":
-                gpu = next((k.value for k in value.keywords if k.arg == "gpu"), None)
-                if gpu is not None:
-                    found[name] = eval(compile(ast.Expression(gpu), "<gpu>", "eval"), {"dict": dict})
-    return found
-
-
 def test_notebook_05_trains_what_the_gpu_recipe_trains():
-    """`python -m gptmini train --preset gpt1-shakespeare-gpu` and notebook 05 on a GPU train the same model."""
+    """`python -m gptmini train --preset gpt1-shakespeare-gpu` and notebook 05 on a GPU train the same model:
+    the notebook asks the recipe for its sizes and training at this run's scale, and restates none of them."""
     code = _code("05_gpt1_pretraining.ipynb")
-    gpu = _gpu_choices(code)
-    config, train = model_config("gpt1-shakespeare-gpu", 65), train_config("gpt1-shakespeare-gpu")
-    assert gpu["sizes"] == {k: getattr(config, k) for k in gpu["sizes"]} == NANOGPT_SIZES
-    for field in ("max_iters", "warmup_iters", "eval_interval", "eval_iters", "batch_size"):
-        assert gpu[field] == getattr(train, field), field
+    assert 'model_config("gpt1-shakespeare", tok.vocab_size, scale())' in code
+    assert 'recipe_train_config("gpt1-shakespeare", scale())' in code
+    config, train = model_config("gpt1-shakespeare", 65, "gpu"), train_config("gpt1-shakespeare", "gpu")
+    assert {k: getattr(config, k) for k in NANOGPT_SIZES} == NANOGPT_SIZES
+    assert (train.max_iters, train.warmup_iters, train.eval_interval, train.eval_iters, train.batch_size) == (
+        5000,
+        300,
+        250,
+        50,
+        64,
+    )
     assert 'checkpoint_name("gpt1-shakespeare"' in code and "describe_sizes(config" in code
+    assert "gpu=" not in code and "n_embd=384" not in code
 
 
 def test_notebook_08_picks_gpu_sizes_and_saves_them_under_their_own_name():
     code = _code("08_gpt1_to_gpt2.ipynb")
-    gpu = _gpu_choices(code)
-    assert {k: gpu["sizes"][k] for k in ("n_layer", "n_head", "n_embd", "block_size")} == dict(
-        n_layer=6, n_head=6, n_embd=384, block_size=256
-    )
-    assert gpu["max_iters"] > 300 and 'checkpoint_name("gpt2-shakespeare"' in code and "describe_sizes(" in code
+    assert 'model_config("ln-pair", tokenizer.vocab_size, scale())' in code
+    assert 'model_config("ln-pair-deep", tokenizer.vocab_size, scale())' in code
+    config, train = model_config("ln-pair", 1024, "gpu"), train_config("ln-pair", "gpu")
+    assert (config.n_layer, config.n_head, config.n_embd, config.block_size) == (6, 6, 384, 256)
+    assert model_config("ln-pair-deep", 1024, "gpu").n_layer == 12  # GPT-1's depth
+    assert train.max_iters > 300 and 'checkpoint_name("gpt2-shakespeare"' in code and "describe_sizes(" in code
+    assert "gpu=" not in code

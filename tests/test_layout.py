@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from gptmini import GPT, GPTConfig
 from gptmini.layout import for_decoding, for_training, is_column_major
-from gptmini.pretrained import from_pretrained, save_pretrained
+from gptmini.pretrained import save_pretrained
 
 
 @pytest.fixture(params=["pre", "post"])
@@ -54,7 +54,7 @@ def test_logits_and_cached_decoding_agree_in_float64(model):
 def test_a_column_major_model_saves_loads_and_trains(model, tmp_path):
     for_decoding(model)
     save_pretrained(model, tmp_path)
-    loaded = from_pretrained(tmp_path).double()
+    loaded = GPT.from_pretrained(tmp_path).double()
     for key, value in model.state_dict().items():
         assert torch.equal(loaded.state_dict()[key], value), key
 

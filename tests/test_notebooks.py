@@ -33,7 +33,7 @@ EXPECTED = [
 ]
 CELL_TIMEOUT_S = 600
 TIMES: dict[str, float] = {}
-# Notebooks whose exercises sit between nbgrader's solution markers (teacher edition); gptmini.editions
+# Notebooks whose exercises sit between nbgrader's solution markers (teacher edition); gptmini.course.editions
 # writes their student edition, with each marked region a stub whose check says "not yet".
 MARKED_NOTEBOOKS = [n for n in EXPECTED if "### BEGIN SOLUTION" in (NOTEBOOKS / n).read_text(encoding="utf-8")]
 
@@ -128,8 +128,8 @@ def test_notebook_is_clean_and_colab_ready(path: Path):
     ]
     assert not dirty, f"{path.name}: cells {dirty} have outputs or an execution count; clear them before committing"
 
-    from gptmini.colab import repo_url
-    from gptmini.notebooks_sync import colab_url, install_block
+    from gptmini.course.colab import repo_url
+    from gptmini.course.sync import colab_url, install_block
 
     badge = colab_url(repo_url(ROOT), path.name)  # the declared URL (pyproject.toml); see tests/test_sync.py
     assert badge in _source(cells[0]), f"{path.name}: the first cell needs the 'Open in Colab' badge linking {badge}"
@@ -139,7 +139,7 @@ def test_notebook_is_clean_and_colab_ready(path: Path):
     src = _source(first_code)
     assert "google.colab" in src, f"{path.name}: the first code cell must detect Colab"
     install = src.startswith(install_block(repo_url(ROOT)))
-    assert install, f"{path.name}: the install block is out of date: python -m gptmini.colab sync-notebooks"
+    assert install, f"{path.name}: the install block is out of date: python -m gptmini.course sync-notebooks"
     assert re.search(r"if\s+IN_COLAB\s*:", src), f"{path.name}: the install must only run inside Colab"
     assert "setup(" in src, f"{path.name}: the first code cell must call gptmini.course.setup()"
 
@@ -168,7 +168,7 @@ def test_both_editions_run_and_their_checks_answer(name: str, edition: str, cour
     pytest.importorskip("nbclient")
     import nbformat
 
-    from gptmini.editions import BEGIN, student_notebook
+    from gptmini.course.editions import BEGIN, student_notebook
 
     teacher = nbformat.read(NOTEBOOKS / name, as_version=4)
     if edition == "student":

@@ -8,7 +8,6 @@ from safetensors.torch import load_file, save_file
 from transformers import GPT2Config, GPT2LMHeadModel, OpenAIGPTConfig, OpenAIGPTLMHeadModel
 
 from gptmini import GPT, CheckpointError, DownloadError, GPTConfig
-from gptmini.pretrained import from_pretrained
 
 VOCAB = 97  # odd sizes catch transposes and off-by-one errors that square, round shapes hide
 
@@ -134,7 +133,7 @@ def test_only_safetensors_are_loaded(tmp_path):
 def test_no_network_gives_a_helpful_error(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))  # an empty cache, and HF_HUB_OFFLINE=1 from conftest
     with pytest.raises(DownloadError) as err:
-        from_pretrained("gpt2")
+        GPT.from_pretrained("gpt2")
     message = str(err.value)
     assert "openai-community/gpt2" in message and "local folder" in message and "notebooks" in message
 

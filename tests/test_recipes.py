@@ -1,8 +1,8 @@
-"""gptmini.recipes: one name gives the tokenizer, the model's shape, the data and the training config."""
+"""gptmini.course.recipes: one name gives the tokenizer, the model's shape, the data and the training config."""
 
 import pytest
 
-from gptmini.recipes import RECIPES, VAL_FRACTION, model_config, prepare, recipe_text, train_config
+from gptmini.course.recipes import RECIPES, VAL_FRACTION, model_config, prepare, recipe_text, train_config
 from gptmini.train import TrainConfig
 
 

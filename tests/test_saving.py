@@ -9,8 +9,9 @@ import torch
 
 from gptmini import GPT, GPTConfig
 from gptmini.checkpoint import load_checkpoint, load_train_state, save_checkpoint
-from gptmini.pretrained import save_pretrained, unwrap
+from gptmini.pretrained import save_pretrained
 from gptmini.tokenizers import CharTokenizer
+from gptmini.utils import unwrap
 
 IDX = torch.tensor([[1, 5, 9, 2, 7]])
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from gptmini.colab import github_path, repo_url, url_from_pyproject
-from gptmini.notebooks_sync import (
+from gptmini.course.colab import github_path, repo_url, url_from_pyproject
+from gptmini.course.sync import (
     badge,
     colab_url,
     install_block,
@@ -30,7 +30,7 @@ FORK = "https://github.com/some-teacher/gptmini-fork"
 def test_every_notebook_and_the_readme_agree_with_the_declared_url():
     """Reads each notebook and the README and compares them with what the sync command would write."""
     behind = [str(p.relative_to(ROOT)) for p in stale(ROOT)]
-    assert not behind, f"out of date: {behind}; run `python -m gptmini.colab sync-notebooks`"
+    assert not behind, f"out of date: {behind}; run `python -m gptmini.course sync-notebooks`"
     url = repo_url(ROOT)
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
@@ -56,7 +56,7 @@ def checkout(tmp_path) -> Path:
 
 def test_the_command_points_the_course_at_a_fork(checkout):
     run = subprocess.run(
-        [sys.executable, "-m", "gptmini.colab", "sync-notebooks", "--root", str(checkout), "--repo-url", FORK],
+        [sys.executable, "-m", "gptmini.course", "sync-notebooks", "--root", str(checkout), "--repo-url", FORK],
         capture_output=True,
         text=True,
         check=True,
@@ -75,7 +75,7 @@ def test_the_command_points_the_course_at_a_fork(checkout):
     assert "".join(code["source"]).startswith(install_block(FORK))
     assert f'"git+{FORK}"' in install_block(FORK)
     # --check: nothing to do now; a hand edit makes it fail
-    check = [sys.executable, "-m", "gptmini.colab", "sync-notebooks", "--root", str(checkout), "--check"]
+    check = [sys.executable, "-m", "gptmini.course", "sync-notebooks", "--root", str(checkout), "--check"]
     assert subprocess.run(check, capture_output=True, cwd=ROOT).returncode == 0
     readme = checkout / "README.md"
     readme.write_text(readme.read_text(encoding="utf-8").replace(FORK.split("github.com/")[1], "x/y", 1))

@@ -7,10 +7,11 @@ import torch
 
 from gptmini import GPT, GPTConfig
 from gptmini.checkpoint import load_checkpoint, load_train_state
+from gptmini.course.recipes import RECIPES, train_config
 from gptmini.device import precision
 from gptmini.optim import get_lr, param_groups
-from gptmini.recipes import RECIPES
 from gptmini.train import History, TrainConfig, Trainer, TrainingDiverged, train
+from gptmini.viz import plot_losses
 
 
 def cyclic_data(n: int = 4000, period: int = 13, vocab: int = 64) -> torch.Tensor:
@@ -113,7 +114,7 @@ def test_callbacks_and_history_agree_and_plot():
     assert History.from_list(history.to_list()).to_list() == history.to_list()
     assert history.final_val_loss == seen[-1]["val_loss"]
     assert history.best_val_loss == min(r["val_loss"] for r in seen if r["kind"] == "eval")
-    ax = history.plot()
+    ax = plot_losses(history).axes[0]
     assert len(ax.get_lines()) == 3 and ax.get_legend() is not None
     line = ax.get_lines()[0]
     assert list(line.get_xdata()) == [1, 3, 6, 9, 10]
@@ -185,7 +186,7 @@ def test_bad_data_and_config_are_clear_errors():
     with pytest.raises(ValueError, match="tokens; one training window"):
         Trainer(tiny_model(), data[:10], None, quick_config())
     with pytest.raises(ValueError, match="Unknown training preset 'nope'"):
-        TrainConfig.preset("nope")
+        train_config("nope")
     with pytest.raises(ValueError, match="amp must be"):
         TrainConfig(amp="fp8")
     with pytest.raises(ValueError, match="batch_size must be"):
@@ -198,9 +199,9 @@ def test_bad_data_and_config_are_clear_errors():
 
 def test_config_presets_and_round_trip():
     for name in RECIPES:
-        config = TrainConfig.preset(name)
+        config = train_config(name)
         assert TrainConfig.from_dict(config.to_dict()) == config
-    char = TrainConfig.preset("shakespeare-char", max_iters=7)
+    char = train_config("shakespeare-char", max_iters=7)
     assert (char.batch_size, char.max_iters, char.learning_rate) == (12, 7, 1e-3)
     with pytest.raises(ValueError, match="Unknown TrainConfig fields"):
         TrainConfig.from_dict({"batch": 3})

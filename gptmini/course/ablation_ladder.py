@@ -18,8 +18,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .config import GPTConfig
-from .model import GPT, MLP, CausalSelfAttention
+from ..config import GPTConfig
+from ..model import GPT, MLP, CausalSelfAttention
 
 __all__ = ["LADDER_RUNGS", "Rung", "LadderModel", "build_rung"]
 

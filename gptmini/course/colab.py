@@ -1,8 +1,8 @@
 """Colab helpers: the course's one repository URL, and checkpoints kept on Google Drive.
 
 The repository URL is declared once, as ``Repository`` under ``[project.urls]`` in pyproject.toml. Every
-badge and install cell is written from it by ``python -m gptmini.colab sync-notebooks`` (see
-:mod:`gptmini.notebooks_sync`), so pointing the course at a fork is one command, not eleven hand edits.
+badge and install cell is written from it by ``python -m gptmini.course sync-notebooks`` (see
+:mod:`gptmini.course.sync`), so pointing the course at a fork is one command, not eleven hand edits.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ DRIVE_FOLDER = "MyDrive/gptmini"
 
 def checkout_root() -> Path | None:
     """The repository folder when this package runs from a checkout (pyproject.toml next to it), else None."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     pyproject = root / "pyproject.toml"
     if pyproject.is_file() and re.search(r'^name\s*=\s*"gptmini"', pyproject.read_text(encoding="utf-8"), re.M):
         return root
@@ -78,7 +78,7 @@ def use_drive(folder: str = DRIVE_FOLDER) -> Path:
 
     Elsewhere it changes nothing and says so. Returns the folder checkpoints now go to.
     """
-    from .course import home
+    from .checkpoints import home
 
     if not in_colab():
         print(f"not on Colab: checkpoints stay in {home()}")
@@ -92,18 +92,3 @@ def use_drive(folder: str = DRIVE_FOLDER) -> Path:
     os.environ["GPTMINI_HOME"] = str(target)
     print(f"checkpoints are kept on your Google Drive: GPTMINI_HOME={target}")
     return target
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m gptmini.colab sync-notebooks [--repo-url URL] [--check]``."""
-    from .notebooks_sync import main as sync_main
-
-    args = list(sys.argv[1:] if argv is None else argv)
-    if not args or args[0] != "sync-notebooks":
-        print("usage: python -m gptmini.colab sync-notebooks [--repo-url URL] [--check]", file=sys.stderr)
-        return 2
-    return sync_main(args[1:])
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -9,7 +9,7 @@ meant to write sits between nbgrader's solution markers, inside a code cell::
         ...the answer...
         ### END SOLUTION
 
-``python -m gptmini.editions student OUT_DIR`` writes the *student edition*: every marked region becomes
+``python -m gptmini.course student-edition OUT_DIR`` writes the *student edition*: every marked region becomes
 a stub that keeps its ``# hint:`` lines. Inside a function the stub raises NotImplementedError; at the top
 level of a cell it sets each name the answer assigns to ``None``. Both are what the ``check_…`` helpers
 report as "not yet" (one line, no exception), so Run All goes through and the notebook carries on with
@@ -23,7 +23,6 @@ import argparse
 import ast
 import copy
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +33,7 @@ END = "### END SOLUTION"
 HINT = "# hint:"
 STUB_COMMENT = "# your code here"
 DETAILS = re.compile(r"\n*<details>.*?</details>\n*", re.S)
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 
 @dataclass
@@ -199,18 +198,14 @@ def write_student_edition(out_dir: str | Path, src_dir: str | Path = NOTEBOOKS) 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m gptmini.editions student OUT_DIR [--from NOTEBOOKS]``."""
-    parser = argparse.ArgumentParser(prog="python -m gptmini.editions", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="edition", required=True)
-    student = sub.add_parser("student", help="write the student edition (stubs, solutions folder)")
-    student.add_argument("out_dir", type=Path)
-    student.add_argument("--from", dest="src", type=Path, default=NOTEBOOKS, help="the teacher notebooks")
+    """``python -m gptmini.course student-edition OUT_DIR [--from NOTEBOOKS]``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m gptmini.course student-edition", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("--from", dest="src", type=Path, default=NOTEBOOKS, help="the teacher notebooks")
     args = parser.parse_args(argv)
     written = write_student_edition(args.out_dir, args.src)
     n_notebooks = sum(p.suffix == ".ipynb" for p in written)
     print(f"student edition: {n_notebooks} notebooks and {len(written) - n_notebooks} solution files in {args.out_dir}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

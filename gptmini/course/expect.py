@@ -24,9 +24,9 @@ import math
 import os
 from numbers import Real
 
-from .course import SCALES
-from .course import mode as current_mode
-from .course import scale as current_scale
+from .modes import SCALES
+from .modes import mode as current_mode
+from .modes import scale as current_scale
 
 
 def _format(value: float) -> str:

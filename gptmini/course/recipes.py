@@ -1,8 +1,15 @@
 """The classroom recipes: one name gives the tokenizer, the model's shape, the data and the training config.
 
-The command line (``python -m gptmini train --preset NAME``), the notebooks' fallbacks
-(:func:`gptmini.course.course_model`, :func:`gptmini.course.finetune_base_model`) and the benchmarks all
-build their models here, so the same name always means the same model trained the same way.
+The one place for the course's sizes, step counts and learning rates, per mode and per device: the command line
+(``python -m gptmini train --preset NAME``), the notebooks (``model_config("gpt1-shakespeare", vocab_size)``), the
+course's fallbacks (:func:`gptmini.course.course_model`, :func:`gptmini.course.finetune_base_model`) and the
+benchmarks all build their models here, so the same name always means the same model trained the same way.
+
+A recipe's own fields are its classroom values. ``fast`` and ``full`` list what changes in those modes (a field
+of :class:`~gptmini.config.GPTConfig` changes the model, any other the :class:`~gptmini.train.TrainConfig`); the
+functions below take a ``scale`` (``"fast"``, ``"classroom"``, ``"gpu"``, ``"full"``; a notebook passes this
+run's, :func:`gptmini.course.scale`); the default, ``"classroom"``, is the recipe as written, what the command line
+trains.
 
 Every recipe reads the bundled Shakespeare (no download) and keeps the last 10 % of its tokens for
 validation (a split by position, the same on every machine).
@@ -16,13 +23,14 @@ Shakespeare). On this course's text and models their times and losses are not me
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 import torch
 
-from .config import GPTConfig
-from .train import TrainConfig
+from ..config import GPTConfig
+from ..train import TrainConfig
+from .modes import scale as current_scale
 
 VAL_FRACTION = 0.1
 
@@ -39,6 +47,8 @@ class Recipe:
     max_chars: int | None = None  # None: the whole text
     train: dict[str, Any] = field(default_factory=dict)
     gpu: str | None = None  # the recipe classroom mode uses instead on a CUDA GPU (None: this one everywhere)
+    fast: dict[str, Any] = field(default_factory=dict)  # GPTMINI_MODE=fast: seconds (model, training, max_chars)
+    full: dict[str, Any] = field(default_factory=dict)  # GPTMINI_MODE=full: a longer run
 
 
 #: nanoGPT's GPU sizes for Shakespeare characters (its config/train_shakespeare_char.py) ...
@@ -54,8 +64,33 @@ RECIPES: dict[str, Recipe] = {
     # Notebook 05's GPT-1 (post-LN), trained the same way; `python -m gptmini train --preset gpt1-shakespeare`
     # writes the checkpoint notebooks 00, 03, 04, 09 and 10 look for, so a teacher can prepare it before class.
     "gpt1-shakespeare": Recipe(
-        "characters, GPT-1's post-LN, 4 x 128 (notebook 05)", "gpt1-shakespeare", gpu="gpt1-shakespeare-gpu"
-    ),
+        "characters, GPT-1's post-LN, 4 x 128 (notebook 05)",
+        "gpt1-shakespeare",
+        gpu="gpt1-shakespeare-gpu",
+        fast=dict(
+            n_layer=2,
+            n_head=4,
+            n_embd=64,
+            max_iters=60,
+            warmup_iters=10,
+            eval_interval=30,
+            eval_iters=4,
+            batch_size=8,
+            log_interval=5,
+        ),
+        full=dict(
+            n_layer=6,
+            n_head=6,
+            n_embd=384,
+            block_size=256,
+            dropout=0.1,
+            max_iters=5000,
+            warmup_iters=200,
+            eval_interval=500,
+            eval_iters=50,
+            batch_size=64,
+        ),
+    ),  # fmt: skip
     # BPE tokens carry ~3-4 characters each, so fewer steps of 128-token windows see as much text.
     "shakespeare-bpe": Recipe(
         "a 1,024-token BPE, pre-LN, 4 x 192", "shakespeare-bpe", tokenizer="bpe", train=dict(max_iters=1500)
@@ -80,22 +115,71 @@ RECIPES: dict[str, Recipe] = {
         "characters, GPT-1's post-LN, 2 x 64 (a quick stand-in for gpt1-shakespeare)",
         "gpt1-shakespeare",
         model=dict(n_layer=2, n_embd=64, name="gpt1-char-2x64"),
-        train=dict(eval_iters=5),
+        train=dict(max_iters=600, warmup_iters=60, eval_iters=5),
         gpu="gpt1-char-6x384",
+        fast=dict(max_iters=60, warmup_iters=6),
+        full=dict(max_iters=2000),
     ),
     # Notebook 07's base model: notebook 05's GPT-1 (post-LN, learned positions), but reading BPE tokens: 64 of
     # them hold four or five lines, where 64 characters hold less than two (pairs of lines are what the tasks
     # are about). `python -m gptmini train --preset gpt1-bpe-train-plays` writes the checkpoint notebook 07 uses.
     # Post-LN needs a gentler start than pre-LN: at 3e-3 with 100 warm-up steps (the pre-LN settings, validation
-    # loss 3.64) it stayed at the loss of token frequencies (5.78); at 1e-3 with 300 warm-up steps it reaches 3.81.
+    # loss 3.64) it stayed at the loss of token frequencies (5.78); at 1e-3 with 300 warm-up steps it reached 3.81,
+    # with 150 (a tenth of the run, what notebook 07 has always trained) 3.73.
     "gpt1-bpe-train-plays": Recipe(
         "a 1,024-token BPE of the 28 training plays, GPT-1's post-LN, 4 x 128 (notebook 07's base model)",
         "shakespeare-bpe",
         model=dict(block_size=64, n_head=4, n_embd=128, norm="post", name="gpt1-bpe-train-plays"),
         tokenizer="bpe",
         text="train_plays",
-        train=dict(batch_size=32, max_iters=1500, learning_rate=1e-3, min_lr=1e-4, warmup_iters=300, eval_iters=8),
+        train=dict(batch_size=32, max_iters=1500, learning_rate=1e-3, min_lr=1e-4, warmup_iters=150, eval_iters=8),
         gpu="gpt1-bpe-train-plays-gpu",
+        fast=dict(max_iters=30, warmup_iters=3, eval_iters=2, max_chars=200_000),
+        full=dict(max_iters=3000, warmup_iters=300),
+    ),
+    # Notebook 05's ablation ladder: the shape every rung starts from (one block, narrow) and how each rung trains,
+    # at a high learning rate so that the bigram's table learns in a short run too. Each rung changes the model
+    # (gptmini.course.ablation_ladder); the command line would train this base shape alone.
+    "gpt1-ablation-ladder": Recipe(
+        "characters, one post-LN block of 64 (notebook 05's ablation ladder; each rung changes the model)",
+        "gpt1-shakespeare",
+        model=dict(n_layer=1, n_head=4, n_embd=64, block_size=64, dropout=0.1, name="gpt1-ablation-ladder"),
+        train=dict(
+            max_iters=600,
+            batch_size=16,
+            learning_rate=1e-2,
+            min_lr=1e-3,
+            warmup_iters=60,
+            eval_interval=600,
+            eval_iters=20,
+            log_interval=600,
+        ),
+        fast=dict(
+            n_embd=32, block_size=32, max_iters=30, warmup_iters=3, eval_interval=30, eval_iters=4, log_interval=30
+        ),
+        full=dict(n_embd=128, max_iters=2000, warmup_iters=200, eval_interval=2000, eval_iters=50, log_interval=2000),
+    ),  # fmt: skip
+    # Notebook 08's pair: the same model as GPT-1 (post-LN) and as GPT-2 (pre-LN), on notebook 06's BPE (the
+    # notebook brings the tokens: the recipe's own BPE is for the command line), and a deeper pair with no warm-up.
+    "ln-pair": Recipe(
+        "a 1,024-token BPE, 4 x 128, context 64: notebook 08's post-LN / pre-LN pair",
+        "shakespeare-bpe",
+        model=dict(n_layer=4, n_head=4, n_embd=128, block_size=64, name="ln-pair"),
+        tokenizer="bpe",
+        train=dict(max_iters=300, batch_size=16, learning_rate=1e-3, min_lr=1e-4, eval_interval=50, eval_iters=10),
+        gpu="ln-pair-gpu",
+        fast=dict(n_layer=2, n_embd=64, max_iters=30, eval_interval=10, eval_iters=2),
+        full=dict(max_iters=2000, eval_interval=200),
+    ),
+    "ln-pair-deep": Recipe(
+        "notebook 08's pair, 6 layers deep (trained without warm-up)",
+        "shakespeare-bpe",
+        model=dict(n_layer=6, n_head=4, n_embd=128, block_size=64, name="ln-pair-deep"),
+        tokenizer="bpe",
+        train=dict(max_iters=300, batch_size=16, learning_rate=1e-3, min_lr=1e-4, eval_interval=50, eval_iters=10),
+        gpu="ln-pair-deep-gpu",
+        fast=dict(n_layer=4, n_embd=64, max_iters=30, eval_interval=10, eval_iters=2),
+        full=dict(max_iters=2000, eval_interval=200),
     ),
     # ---- GPU variants: what classroom mode trains instead on a CUDA GPU (times and losses not measured yet).
     # nanoGPT's GPU recipe for Shakespeare characters, as it is (pre-LN): `--preset shakespeare-char-gpu`.
@@ -132,7 +216,27 @@ RECIPES: dict[str, Recipe] = {
         text="train_plays",
         train=dict(batch_size=32, max_iters=2000, learning_rate=1e-3, min_lr=1e-4, warmup_iters=300, eval_iters=20),
     ),
+    # Notebook 08's pair on a GPU: nanoGPT's width and context, batches of 32, 1,000 updates; the deep pair at
+    # GPT-1's depth, 12 layers.
+    "ln-pair-gpu": Recipe(
+        "notebook 08's pair at nanoGPT's GPU sizes: 6 x 384, 6 heads, context 256 (for a CUDA GPU)",
+        "shakespeare-bpe",
+        model=dict(n_layer=6, n_head=6, n_embd=384, block_size=256, name="ln-pair-gpu"),
+        tokenizer="bpe",
+        train=dict(max_iters=1000, batch_size=32, learning_rate=1e-3, min_lr=1e-4, eval_interval=100, eval_iters=20),
+    ),
+    "ln-pair-deep-gpu": Recipe(
+        "notebook 08's deep pair on a GPU: 12 x 384 (GPT-1's depth), 6 heads, context 256",
+        "shakespeare-bpe",
+        model=dict(n_layer=12, n_head=6, n_embd=384, block_size=256, name="ln-pair-deep-gpu"),
+        tokenizer="bpe",
+        train=dict(max_iters=1000, batch_size=32, learning_rate=1e-3, min_lr=1e-4, eval_interval=100, eval_iters=20),
+    ),
 }
+
+
+#: The fields of a mode's changes that belong to the model (the rest are TrainConfig's).
+MODEL_FIELDS = frozenset(f.name for f in fields(GPTConfig))
 
 
 def _recipe(name: str) -> Recipe:
@@ -141,33 +245,49 @@ def _recipe(name: str) -> Recipe:
     return RECIPES[name]
 
 
-def train_config(name: str, **overrides: Any) -> TrainConfig:
-    """The recipe's :class:`TrainConfig`; ``overrides`` change fields.
+def _resolve(name: str, scale: str) -> tuple[Recipe, dict[str, Any]]:
+    """The recipe that runs at ``scale`` (its GPU variant on the GPU scale) and that mode's changes."""
+    recipe = _recipe(recipe_for(name, scale))
+    return recipe, {"fast": recipe.fast, "full": recipe.full}.get(scale, {})
+
+
+def recipe_for(name: str, scale: str | None = None) -> str:
+    """The recipe to train at ``scale`` (default: this run's): ``name``, or its GPU variant on the GPU scale."""
+    gpu = _recipe(name).gpu  # raises, listing the presets, for an unknown name
+    here = current_scale() if scale is None else scale
+    return gpu if gpu is not None and here == "gpu" else name
+
+
+def train_config(name: str, scale: str = "classroom", **overrides: Any) -> TrainConfig:
+    """The recipe's :class:`TrainConfig` at ``scale``; ``overrides`` change fields.
 
     A shorter run than the recipe's (``max_iters`` given, ``warmup_iters`` not) warms up over at most a
     tenth of its steps, so that it does not spend most of its time warming up.
     """
-    fields = {**_recipe(name).train, **overrides}
+    recipe, changes = _resolve(name, scale)
+    changes = {k: v for k, v in changes.items() if k not in MODEL_FIELDS and k != "max_chars"}
+    config = {**recipe.train, **changes, **overrides}
     if "max_iters" in overrides and "warmup_iters" not in overrides:
-        default = fields.get("warmup_iters", TrainConfig.warmup_iters)
-        fields["warmup_iters"] = min(default, max(1, overrides["max_iters"] // 10))
-    return TrainConfig(**fields)
+        default = config.get("warmup_iters", TrainConfig.warmup_iters)
+        config["warmup_iters"] = min(default, max(1, overrides["max_iters"] // 10))
+    return TrainConfig(**config)
 
 
-def model_config(name: str, vocab_size: int, **overrides: Any) -> GPTConfig:
-    """The recipe's :class:`GPTConfig` for a tokenizer of ``vocab_size`` ids."""
-    recipe = _recipe(name)
-    fields = {**recipe.model, "vocab_size": vocab_size, **overrides}
+def model_config(name: str, vocab_size: int, scale: str = "classroom", **overrides: Any) -> GPTConfig:
+    """The recipe's :class:`GPTConfig` at ``scale`` for a tokenizer of ``vocab_size`` ids."""
+    recipe, changes = _resolve(name, scale)
+    changes = {k: v for k, v in changes.items() if k in MODEL_FIELDS}
+    fields = {**recipe.model, **changes, "vocab_size": vocab_size, **overrides}
     return GPTConfig.preset(recipe.model_preset).replace(**fields)
 
 
 def recipe_text(name: str, max_chars: int | None = None) -> str:
     """The text a recipe trains on (cut to ``max_chars`` if given, e.g. for tests)."""
-    from .data import shakespeare, shakespeare_plays
+    from ..data import shakespeare, shakespeare_plays
 
     recipe = _recipe(name)
     if recipe.text == "train_plays":
-        from .tasks import split_plays
+        from ..tasks import split_plays
 
         train_plays, _ = split_plays(shakespeare_plays())
         text = "\n\n".join(play.text for play in train_plays)
@@ -188,22 +308,25 @@ class Prepared:
     train_config: TrainConfig
 
 
-def prepare(name: str, *, max_chars: int | None = None, show_progress: bool = False, **overrides: Any) -> Prepared:
-    """Build a recipe's tokenizer and data; ``overrides`` are :class:`TrainConfig` fields.
+def prepare(
+    name: str, scale: str = "classroom", *, max_chars: int | None = None, show_progress: bool = False, **overrides: Any
+) -> Prepared:
+    """Build a recipe's tokenizer and data at ``scale``; ``overrides`` are :class:`TrainConfig` fields.
 
     ``shakespeare-bpe`` and ``gpt1-bpe-train-plays`` train their 1,024-token BPE on the text first
     (seconds to a minute); the others use one id per character.
     """
-    from .data import encode_corpus, train_val_split
-    from .tokenizers import BPETokenizer, CharTokenizer
+    from ..data import encode_corpus, train_val_split
+    from ..tokenizers import BPETokenizer, CharTokenizer
 
-    recipe = _recipe(name)
-    text = recipe_text(name, max_chars)
+    recipe, changes = _resolve(name, scale)
+    name = recipe_for(name, scale)
+    text = recipe_text(name, max_chars if max_chars is not None else changes.get("max_chars"))
     if recipe.tokenizer == "bpe":
         vocab = GPTConfig.preset(recipe.model_preset).vocab_size
         tokenizer = BPETokenizer().train(text, vocab_size=vocab, progress=show_progress)
     else:
         tokenizer = CharTokenizer.from_text(text)
     train_ids, val_ids = train_val_split(encode_corpus(tokenizer, text), VAL_FRACTION)
-    config = model_config(name, tokenizer.vocab_size)
-    return Prepared(tokenizer, config, train_ids, val_ids, train_config(name, **overrides))
+    config = model_config(name, tokenizer.vocab_size, scale)
+    return Prepared(tokenizer, config, train_ids, val_ids, train_config(name, scale, **overrides))

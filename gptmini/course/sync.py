@@ -1,6 +1,6 @@
 """Write every notebook's Colab badge and install block, and the README's badges, from the one repository URL.
 
-``python -m gptmini.colab sync-notebooks [--repo-url URL] [--check]`` rewrites, in each
+``python -m gptmini.course sync-notebooks [--repo-url URL] [--check]`` rewrites, in each
 ``notebooks/NN_*.ipynb``: the badge line of the first (markdown) cell, plus a one-line Google Drive pointer
 in notebooks that use a checkpoint; and the install block that opens the first code cell (up to the
 ``import gptmini`` fallback; the notebook's own imports after it are kept). ``--repo-url`` first writes the
@@ -45,7 +45,7 @@ def drive_pointer(name: str) -> str:
     where = (
         "run the optional Google Drive cell in section 1"
         if name.startswith("00_")
-        else "run `from gptmini.colab import use_drive; use_drive()` right after the set-up cell (notebook 00)"
+        else "run `from gptmini.course.colab import use_drive; use_drive()` right after the set-up cell (notebook 00)"
     )
     return f"{POINTER_PREFIX}, checkpoints vanish with the runtime; to keep them on Google Drive, {where}."
 
@@ -191,7 +191,7 @@ def sync(root: Path, url: str | None = None) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gptmini.colab sync-notebooks", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m gptmini.course sync-notebooks", description=__doc__.split("\n")[0])
     parser.add_argument("--repo-url", help="GitHub URL to point the course at (written to pyproject.toml first)")
     parser.add_argument("--root", type=Path, help="the repository checkout (default: the one this package is in)")
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a file is out of date")
@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         for path in behind:
             print(f"out of date: {path.relative_to(root)}")
         if behind:
-            print("run: python -m gptmini.colab sync-notebooks", file=sys.stderr)
+            print("run: python -m gptmini.course sync-notebooks", file=sys.stderr)
         return 1 if behind else 0
     changed = sync(root, args.repo_url)
     print(f"repository: {repo_url(root)}; {len(changed)} file(s) rewritten")
