@@ -40,9 +40,9 @@ class CLIError(Exception):
 def cmd_train(args: argparse.Namespace) -> int:
     from .checkpoint import has_train_state, recover
     from .course import checkpoint_dir
+    from .course.recipes import prepare, train_config
     from .distributed import barrier, cleanup_distributed, init_distributed
     from .model import GPT
-    from .course.recipes import prepare, train_config
     from .train import TrainConfig, Trainer
 
     out = Path(args.out).expanduser() if args.out else checkpoint_dir(args.preset)

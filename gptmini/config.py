@@ -7,6 +7,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .fields import is_int, is_real
+
 Norm = Literal["post", "pre"]
 Gelu = Literal["tanh", "exact"]
 
@@ -37,9 +39,9 @@ class GPTConfig:
         problems = []
         for key in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
             value = getattr(self, key)
-            if not _is_int(value) or value <= 0:
+            if not is_int(value) or value <= 0:
                 problems.append(f"{key} must be a positive integer, got {value!r}")
-        if self.n_inner is not None and (not _is_int(self.n_inner) or self.n_inner <= 0):
+        if self.n_inner is not None and (not is_int(self.n_inner) or self.n_inner <= 0):
             problems.append(f"n_inner (the MLP width) must be a positive integer or None, got {self.n_inner!r}")
         if not problems and self.n_embd % self.n_head:
             problems.append(
@@ -50,9 +52,9 @@ class GPTConfig:
             problems.append(f"norm must be 'post' (GPT-1) or 'pre' (GPT-2), got {self.norm!r}")
         if self.gelu not in ("tanh", "exact"):
             problems.append(f"gelu must be 'tanh' or 'exact', got {self.gelu!r}")
-        if not _is_real(self.dropout) or not 0.0 <= self.dropout < 1.0:
+        if not is_real(self.dropout) or not 0.0 <= self.dropout < 1.0:
             problems.append(f"dropout must be a number in [0, 1), got {self.dropout!r}")
-        if not _is_real(self.layer_norm_eps) or not 0.0 < self.layer_norm_eps < math.inf:
+        if not is_real(self.layer_norm_eps) or not 0.0 < self.layer_norm_eps < math.inf:
             problems.append(f"layer_norm_eps must be a positive number, got {self.layer_norm_eps!r}")
         if not isinstance(self.bias, bool):
             problems.append(f"bias must be True or False, got {self.bias!r}")
@@ -136,12 +138,3 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
         dict(vocab_size=64, block_size=32, n_layer=2, n_head=2, n_embd=32, dropout=0.0, norm="pre"),
     ),
 }
-
-
-def _is_int(value: Any) -> bool:
-    """An int that is not a bool (``True`` would otherwise pass as a vocabulary of one token)."""
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_real(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -15,6 +15,16 @@ from typing import Any
 _MISSING: Any = object()
 
 
+def is_int(value: Any) -> bool:
+    """An int that is not a bool (``True`` would otherwise pass as a vocabulary of one token)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_real(value: Any) -> bool:
+    """An int or a float that is not a bool."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def read_json_object(path: Path, error: type[ValueError] = ValueError, hint: str = "") -> dict[str, Any]:
     """The JSON object in ``path``; anything else (no file, a folder, bad UTF-8 or JSON, a list) is ``error``."""
     if not path.is_file():
@@ -57,7 +67,7 @@ class Fields:
         value = self.get(name, default, kind)
         if value is None and allow_none:
             return None
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        if not is_int(value) or value < minimum:
             raise self.fail(name, kind, value)
         return value
 
@@ -67,7 +77,7 @@ class Fields:
         positive = low == 0.0 and high == math.inf
         kind = "a positive number" if positive else f"a number in [{low}, {high})"
         value = self.get(name, default, kind)
-        ok = not isinstance(value, bool) and isinstance(value, (int, float)) and low <= value < high
+        ok = is_real(value) and low <= value < high
         if not ok or (positive and value == 0):
             raise self.fail(name, kind, value)
         return float(value)

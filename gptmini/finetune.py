@@ -73,7 +73,7 @@ class SpecialTokens:
         return [self.name(i) or tokenizer.token_strings([i])[0] for i in ids]
 
 
-class SpecialTokenizer:
+class FineTuneTokenizer:
     """Any tokenizer plus ⟨s⟩ $ ⟨e⟩: text encodes exactly as before, the three new ids decode to their names.
 
     It shows the transformed inputs as text (``decode``/``token_strings``) and builds them from strings

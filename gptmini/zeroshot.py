@@ -16,7 +16,7 @@ a continuation must fit in the window on its own.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -357,19 +357,6 @@ def translate(model: GPT, tokenizer, pairs: Sequence[tuple[str, str]], sentence:
     return complete(model, tokenizer, translation_prompt(pairs, sentence), max_new_tokens, stop="\n").strip()
 
 
-def answer(
-    model: GPT,
-    tokenizer,
-    examples: Sequence[tuple[str, str]],
-    question: str,
-    context: str | None = None,
-    max_new_tokens: int = 20,
-) -> str:
-    """Greedy answer to the QA prompt, up to the end of the line."""
-    prompt = qa_prompt(examples, question, context)
-    return complete(model, tokenizer, prompt, max_new_tokens, stop="\n").strip()
-
-
 # ------------------------------------------------- answers from small models, honest numbers (notebook 10)
 _SPEAKER_TAG = re.compile(r"^([A-Z][A-Z'\- ]*[A-Z])\s*:\s*")  # "ROMEO:", "FIRST CITIZEN:" (two letters or more)
 
@@ -395,21 +382,28 @@ def extract_answer(text: str) -> str:
     return ""
 
 
-def ask(
+def first_line(text: str) -> str:
+    """The continuation up to its first newline: how GPT-2 reads an answer after "A:" (it ends with the line)."""
+    return text.split("\n", 1)[0].strip()
+
+
+def answer(
     model: GPT,
     tokenizer,
     examples: Sequence[tuple[str, str]],
     question: str,
     context: str | None = None,
     max_new_tokens: int = 20,
+    extract: Callable[[str], str] = extract_answer,
 ) -> tuple[str, str]:
-    """(answer, raw continuation): greedy decoding of the QA prompt, the answer taken by :func:`extract_answer`.
+    """(answer, raw continuation): greedy decoding of the QA prompt, the answer read out of it by ``extract``.
 
-    Unlike :func:`answer`, which stops at the first newline, this survives a model that starts its answer
-    on a new line; the raw text is returned too, so a notebook can show what the model actually wrote.
+    :func:`extract_answer` (the default) survives a model that starts its answer on a new line or with a
+    speaker's name, as one trained on plays does; :func:`first_line` is the plain reading, the first line. The raw
+    text is returned too, so a notebook can show what the model actually wrote.
     """
     raw = complete(model, tokenizer, qa_prompt(examples, question, context), max_new_tokens)
-    return extract_answer(raw), raw
+    return extract(raw), raw
 
 
 def standard_error(accuracy: float, n: int) -> float:

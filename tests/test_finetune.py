@@ -391,19 +391,19 @@ def test_config_validation():
 
 
 def test_special_tokenizer_wraps_any_tokenizer():
-    from gptmini.finetune import SpecialTokenizer
+    from gptmini.finetune import FineTuneTokenizer
     from gptmini.tokenizers import CharTokenizer
 
     tok = CharTokenizer("abc ")
     sp = SpecialTokens.for_vocab(6)  # a model table larger than the tokenizer's 4 symbols
-    stok = SpecialTokenizer(tok, sp)
+    stok = FineTuneTokenizer(tok, sp)
     assert stok.vocab_size == 9 and stok.encode("ab c") == tok.encode("ab c")
     [enc] = stok.transform("entailment", ["ab", "c"])
     assert enc.ids == [6, *tok.encode("ab"), 7, *tok.encode("c"), 8]
     assert stok.decode(enc.ids) == "<s>ab$c<e>"
     assert stok.token_strings(enc.ids) == ["<s>", "a", "b", "$", "c", "<e>"]
     with pytest.raises(ValueError, match="inside this tokenizer"):
-        SpecialTokenizer(tok, SpecialTokens.for_vocab(2))
+        FineTuneTokenizer(tok, SpecialTokens.for_vocab(2))
 
 
 def test_a_compiled_model_is_fine_tuned_and_transferred_unwrapped(tiny_model):

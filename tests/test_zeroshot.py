@@ -13,7 +13,6 @@ from gptmini.zeroshot import (
     ENGLISH_FRENCH_WORDS,
     ContinuationScore,
     answer,
-    ask,
     choose,
     classify_by_likelihood,
     classify_by_pmi,
@@ -23,6 +22,7 @@ from gptmini.zeroshot import (
     describe_accuracy,
     extract_answer,
     few_shot_prompt,
+    first_line,
     first_sentences,
     last_word_eval,
     mean_hidden_states,
@@ -298,7 +298,7 @@ def test_translate_and_answer_are_greedy_to_the_end_of_line(model, tok):
     assert translate(model, tok, pairs, "dog") == greedy.split("\n")[0].strip()
     ids = tok.encode(qa_prompt([("who", "me")], "why"))
     greedy = tok.decode(model.generate(ids, 20, temperature=0)[len(ids) :])
-    assert answer(model, tok, [("who", "me")], "why") == greedy.split("\n")[0].strip()
+    assert answer(model, tok, [("who", "me")], "why", extract=first_line)[0] == greedy.split("\n")[0].strip()
     greedy = tok.decode(model.generate(tok.encode("ab"), 5, temperature=0)[2:])
     assert complete(model, tok, "ab", 5, stop="\n") == greedy.split("\n")[0]
 
@@ -336,8 +336,9 @@ def test_extract_answer(text, expected):
 def test_ask_survives_a_newline_first_where_answer_does_not(tok):
     speaker = SpeakerModel(tok, "\nHAMLET:\nMiranda\nQ: who")
     examples = [("who wrote it", "Shakespeare")]
-    assert answer(speaker, tok, examples, "who is she", max_new_tokens=30) == ""  # cut at the first newline
-    got, raw = ask(speaker, tok, examples, "who is she", max_new_tokens=30)
+    # cut at the first newline
+    assert answer(speaker, tok, examples, "who is she", max_new_tokens=30, extract=first_line)[0] == ""
+    got, raw = answer(speaker, tok, examples, "who is she", max_new_tokens=30)
     assert got == "Miranda"
     assert raw == "\nHAMLET:\nMiranda\nQ: who"
     assert speaker.prompts[-1] == qa_prompt(examples, "who is she")
@@ -347,7 +348,7 @@ def test_ask_on_a_real_model_is_its_greedy_text_extracted(model, tok):
     prompt = qa_prompt([("who", "me")], "why")
     ids = tok.encode(prompt)
     greedy = tok.decode(model.generate(ids, 20, temperature=0)[len(ids) :])
-    assert ask(model, tok, [("who", "me")], "why") == (extract_answer(greedy), greedy)
+    assert answer(model, tok, [("who", "me")], "why") == (extract_answer(greedy), greedy)
 
 
 def test_standard_error():

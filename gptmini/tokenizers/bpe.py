@@ -28,6 +28,7 @@ from pathlib import Path
 import regex
 from tqdm.auto import tqdm
 
+from ..fields import is_int
 from .base import (
     DEFAULT_ALLOWED,
     DEFAULT_DISALLOWED,
@@ -281,7 +282,7 @@ class BPETokenizer(SpecialTokenizer):
             raise ValueError(f"{fields.source}: {err}") from err
         history = []
         for rank, merge in enumerate(fields.list("merges")):
-            ok = isinstance(merge, list) and len(merge) == 3 and all(_is_int(x) and x >= 0 for x in merge)
+            ok = isinstance(merge, list) and len(merge) == 3 and all(is_int(x) and x >= 0 for x in merge)
             if not ok:
                 raise ValueError(f"{fields.source}: merge {rank} must be [first id, second id, count], got {merge!r}")
             a, b, count = merge
@@ -296,7 +297,3 @@ class BPETokenizer(SpecialTokenizer):
             f"BPETokenizer(vocab_size={self.vocab_size}, merges={self.num_merges}, "
             f"special_tokens={self._special_names!r})"
         )
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
