@@ -19,7 +19,6 @@ from . import pretrained
 from .config import GPTConfig
 from .generate import generate, generate_stream
 from .kvcache import KVCache
-from .utils import eval_mode
 
 
 def causal_mask(t_query: int, t_key: int, device: torch.device | None = None) -> torch.Tensor:
@@ -31,7 +30,7 @@ def causal_mask(t_query: int, t_key: int, device: torch.device | None = None) ->
 class HookPoint(nn.Identity):
     """A named place in the forward pass where a forward hook can read a value, or replace it.
 
-    It does nothing by itself. ``model.attention_maps`` and :mod:`gptmini.inspect` attach hooks here (the way
+    It does nothing by itself. :mod:`gptmini.inspect` attaches hooks here (the way
     TransformerLens does), so no layer has to return extra values for the few callers that look inside.
     """
 
@@ -246,22 +245,6 @@ class GPT(nn.Module):
                 logits.view(-1, logits.size(-1)).float(), targets.reshape(-1).long(), ignore_index=ignore_index
             )
         return logits, loss
-
-    @torch.no_grad()
-    def attention_maps(self, idx: torch.Tensor) -> list[torch.Tensor]:
-        """Attention weights per layer, each (batch, heads, T, T), computed in eval mode for the widgets."""
-        maps: list[torch.Tensor] = []
-        handles = [
-            block.attn.hook_pattern.register_forward_hook(lambda _module, _inputs, weights: maps.append(weights))
-            for block in self.transformer.h
-        ]
-        try:
-            with eval_mode(self):
-                self.hidden_states(idx)
-        finally:
-            for handle in handles:
-                handle.remove()
-        return maps
 
     def new_cache(self, batch_size: int = 1, max_length: int | None = None) -> KVCache:
         """An empty KV cache on this model's device and dtype (see :class:`gptmini.kvcache.KVCache`)."""

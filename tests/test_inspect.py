@@ -11,6 +11,7 @@ from gptmini import GPT, GPTConfig
 from gptmini.inspect import (
     ablate,
     ablation_effect,
+    attention_maps,
     attention_only,
     capture,
     duplicate_token_score,
@@ -54,7 +55,7 @@ def test_capture_equals_the_models_own_values(norm):
     last = model.transformer.ln_f(cache.resid[-1]) if norm == "pre" else cache.resid[-1]  # ln_f: pre-LN only
     torch.testing.assert_close(last, hidden, rtol=0, atol=1e-12)
     torch.testing.assert_close(model.lm_head(last), logits, rtol=0, atol=1e-12)
-    for mine, theirs in zip(cache.patterns, model.attention_maps(IDS), strict=True):
+    for mine, theirs in zip(cache.patterns, attention_maps(model, IDS), strict=True):
         torch.testing.assert_close(mine, theirs, rtol=0, atol=1e-14)
     wte, wpe = model.transformer.wte(IDS), model.transformer.wpe(torch.arange(IDS.size(1)))
     torch.testing.assert_close(cache.embed, wte + wpe, rtol=0, atol=0)

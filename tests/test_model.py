@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from gptmini import GPT, GPTConfig
+from gptmini.inspect import attention_maps
 
 
 def test_presets_have_the_published_shapes():
@@ -57,7 +58,7 @@ def test_both_attention_paths_agree(norm):
 
 def test_attention_maps_are_causal_distributions(tiny_model):
     idx = torch.randint(0, 64, (2, 17))
-    maps = tiny_model.attention_maps(idx)
+    maps = attention_maps(tiny_model, idx)
     assert len(maps) == tiny_model.config.n_layer
     for weights in maps:
         assert weights.shape == (2, tiny_model.config.n_head, 17, 17)

@@ -9,6 +9,7 @@ import torch
 
 from gptmini import GPT, GPTConfig
 from gptmini.generate import check_sampling_args
+from gptmini.inspect import attention_maps
 from gptmini.kvcache import KVCache
 
 
@@ -62,7 +63,7 @@ def test_cache_overflow_and_bad_sizes_are_clear_errors(model64):
 
 def test_attention_maps_come_from_hooks_and_leave_none_behind(model64):
     idx = torch.randint(0, 64, (2, 9))
-    maps = model64.attention_maps(idx)
+    maps = attention_maps(model64, idx)
     assert len(maps) == 2 and maps[0].shape == (2, 2, 9, 9)
     # the same weights computed from the layer's own q and k
     block = model64.transformer.h[0]

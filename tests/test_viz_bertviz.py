@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from gptmini import GPT, GPTConfig
+from gptmini.inspect import attention_maps
 from gptmini.tokenizers import CharTokenizer
 from gptmini.viz import bertviz as adapter
 from gptmini.viz import bertviz_inputs, cdn_reachable, show_bertviz
@@ -43,7 +44,7 @@ def recorder(monkeypatch):
 def test_inputs_equal_attention_maps(model, tok):
     inputs = bertviz_inputs(model, tok, "to be or not")
     ids = tok.encode("to be or not")
-    ref = model.attention_maps(torch.tensor([ids]))
+    ref = attention_maps(model, torch.tensor([ids]))
     assert isinstance(inputs.attention, tuple) and len(inputs.attention) == model.config.n_layer
     for ours, theirs in zip(inputs.attention, ref, strict=True):
         assert ours.shape == (1, model.config.n_head, len(ids), len(ids))

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from gptmini import GPT, GPTConfig
-from gptmini.inspect import ablation_effect, head_scores, lens_top_tokens
+from gptmini.inspect import ablation_effect, attention_maps, head_scores, lens_top_tokens
 from gptmini.tokenizers import CharTokenizer
 from gptmini.viz import AttentionExplorer, ablation_explorer, head_gallery, logit_lens_table
 
@@ -40,7 +40,7 @@ def test_gallery_shows_every_head_and_sorts_by_the_chosen_score(model, tok):
     text = "to be or not to be"
     g = head_gallery(model, tok, text)
     ids = tok.encode(text)
-    ref = [m[0].numpy() for m in model.attention_maps(torch.tensor([ids]))]
+    ref = [m[0].numpy() for m in attention_maps(model, torch.tensor([ids]))]
     for layer in range(2):
         np.testing.assert_allclose(g.maps[layer], ref[layer], atol=1e-6)
     expected = head_scores(model, ids, n=16)

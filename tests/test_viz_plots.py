@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from gptmini import GPT, GPTConfig
+from gptmini.inspect import attention_maps
 from gptmini.sizes import count_params, flops
 from gptmini.tokenizers import CharTokenizer
 from gptmini.viz import (
@@ -70,7 +71,7 @@ def test_plot_attention_mask_shows_the_causal_mask():
 
 
 def test_plot_attention_weights_shows_the_given_numbers(tiny_model):
-    maps = tiny_model.attention_maps(torch.tensor([[1, 2, 3, 4, 5, 6]]))
+    maps = attention_maps(tiny_model, torch.tensor([[1, 2, 3, 4, 5, 6]]))
     one = maps[0][0, 1]
     fig = plot_attention_weights(one, list("abcdef"), title="head 1")
     np.testing.assert_allclose(fig.axes[0].images[0].get_array().filled(0), one.numpy(), atol=1e-6)

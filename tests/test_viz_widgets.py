@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from gptmini import GPT, GPTConfig
+from gptmini.inspect import attention_maps
 from gptmini.tokenizers import BPETokenizer, CharTokenizer
 from gptmini.viz import attention_explorer, bpe_explorer, sampling_explorer
 
@@ -31,7 +32,7 @@ def model(tok):
 
 
 def reference_maps(model, ids):
-    return [m[0].numpy() for m in model.attention_maps(torch.tensor([ids]))]
+    return [m[0].numpy() for m in attention_maps(model, torch.tensor([ids]))]
 
 
 # ----------------------------------------------------------------------------------- attention explorer

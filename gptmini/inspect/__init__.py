@@ -7,7 +7,7 @@ afterwards. Notebook 11 uses it; so do the head gallery, ablation explorer and l
 
 from .ablation import AblationResult, ablate, ablation_effect, head_means, zero_head
 from .attn_only import ZeroMLP, attention_only
-from .capture import Cache, capture, run_with_cache
+from .capture import Cache, attention_maps, capture, run_with_cache
 from .lens import lens_top_tokens, logit_lens, unembed
 from .scores import (
     SCORES,
@@ -28,6 +28,7 @@ __all__ = [
     "ZeroMLP",
     "ablate",
     "ablation_effect",
+    "attention_maps",
     "attention_only",
     "capture",
     "duplicate_token_score",

@@ -100,3 +100,8 @@ def run_with_cache(model: nn.Module, idx: torch.Tensor, patterns: bool = True) -
     with eval_mode(model), capture(model, patterns=patterns) as cache:
         logits, _ = model(idx)
     return logits, cache
+
+
+def attention_maps(model: nn.Module, idx: torch.Tensor) -> list[torch.Tensor]:
+    """Attention weights per layer, each (batch, heads, T, T), in eval mode: what the attention widgets draw."""
+    return run_with_cache(model, idx)[1].patterns

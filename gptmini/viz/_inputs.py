@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..inspect.capture import attention_maps
 from ._render import as_numpy
 
 
@@ -32,5 +33,5 @@ def encode_text(model, tokenizer, text: str, max_tokens: int | None = None) -> t
 
 def attention_arrays(model, ids: list[int]) -> list[np.ndarray]:
     """One (heads, T, T) float array per layer for a single sequence (computed once, reused by the sliders)."""
-    maps = model.attention_maps(torch.tensor([ids], dtype=torch.long, device=model.device))
+    maps = attention_maps(model, torch.tensor([ids], dtype=torch.long, device=model.device))
     return [as_numpy(m[0]) for m in maps]

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..inspect.capture import attention_maps
 from ._inputs import encode_text
 
 CDN_HOST = "cdnjs.cloudflare.com"
@@ -92,7 +93,7 @@ class BertvizInputs:
 def bertviz_inputs(
     model, tokenizer, text: str, view: str = "head", max_tokens: int | None = None, layers: list[int] | None = None
 ) -> BertvizInputs:
-    """Convert ``model.attention_maps`` on ``text`` into bertviz's format, with limits for long inputs.
+    """Convert :func:`gptmini.inspect.attention_maps` on ``text`` into bertviz's format, with limits for long inputs.
 
     Tokens are cut to ``max_tokens`` (default 64 for the head view, 32 for the model view). The model
     view gets at most 12 layers, spread evenly over the depth, unless ``layers`` names them.
@@ -112,7 +113,7 @@ def bertviz_inputs(
         bad = [i for i in layers if not 0 <= i < n_layer]
         if bad or not layers:
             raise ValueError(f"layers must be a non-empty list of layer numbers in [0, {n_layer}), got {layers}")
-    maps = model.attention_maps(torch.tensor([ids], dtype=torch.long, device=model.device))
+    maps = attention_maps(model, torch.tensor([ids], dtype=torch.long, device=model.device))
     attention = tuple(m.detach().to("cpu", torch.float32) for m in maps)
     return BertvizInputs(attention, list(tokenizer.token_strings(ids)), layers, total)
 
