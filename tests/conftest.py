@@ -36,3 +36,20 @@ def tiny_model(tiny_config):
 
     torch.manual_seed(0)
     return GPT(tiny_config).eval()
+
+
+@pytest.fixture(scope="module")
+def char_tok(request):
+    """A character tokenizer of the test module's ``TEXT``."""
+    from gptmini.tokenizers import CharTokenizer
+
+    return CharTokenizer.from_text(request.module.TEXT)
+
+
+@pytest.fixture(scope="module")
+def char_model(char_tok):
+    """The ``tiny`` preset sized for :func:`char_tok`, seeded, in eval mode."""
+    from gptmini import GPT, GPTConfig
+
+    torch.manual_seed(0)
+    return GPT(GPTConfig.preset("tiny", vocab_size=char_tok.vocab_size)).eval()

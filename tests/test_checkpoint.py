@@ -8,6 +8,7 @@ import time
 
 import pytest
 import torch
+from helpers import quick_config
 
 import gptmini.checkpoint as ckpt
 from gptmini import GPT, GPTConfig
@@ -23,7 +24,7 @@ from gptmini.checkpoint import (
 )
 from gptmini.pretrained import CheckpointError
 from gptmini.tokenizers import CharTokenizer
-from gptmini.train import TrainConfig, Trainer
+from gptmini.train import Trainer
 
 TEXT = "to be, or not to be: that is the question.\nwhether 'tis nobler in the mind to suffer\n" * 40
 
@@ -41,21 +42,8 @@ def make_model(tok, seed=0, dropout=0.0):
 
 
 def config(**overrides):
-    fields = dict(
-        batch_size=4,
-        block_size=16,
-        max_iters=6,
-        learning_rate=3e-3,
-        min_lr=3e-4,
-        warmup_iters=2,
-        lr_decay_iters=12,
-        eval_interval=3,
-        eval_iters=2,
-        log_interval=1,
-        progress=False,
-        device="cpu",
-    )
-    return TrainConfig(**{**fields, **overrides})
+    """The quick config of the training tests, with a decay longer than the run (resume must continue it)."""
+    return quick_config(**{"max_iters": 6, "lr_decay_iters": 12, "eval_interval": 3, **overrides})
 
 
 def logits_of(model, ids):

@@ -4,41 +4,14 @@ import math
 
 import pytest
 import torch
+from helpers import cyclic_data, quick_config, tiny_model
 
-from gptmini import GPT, GPTConfig
 from gptmini.checkpoint import load_checkpoint, load_train_state
 from gptmini.course.recipes import RECIPES, train_config
 from gptmini.device import precision
 from gptmini.optim import get_lr, param_groups
 from gptmini.train import History, TrainConfig, Trainer, TrainingDiverged, train
 from gptmini.viz import plot_losses
-
-
-def cyclic_data(n: int = 4000, period: int = 13, vocab: int = 64) -> torch.Tensor:
-    """A text a model can learn in a few dozen steps: a repeating sequence of ``period`` distinct ids."""
-    return (torch.arange(n) * 7 % period + 3) % vocab
-
-
-def tiny_model(seed: int = 0, **overrides) -> GPT:
-    torch.manual_seed(seed)
-    return GPT(GPTConfig.preset("tiny", **overrides))
-
-
-def quick_config(**overrides) -> TrainConfig:
-    fields = dict(
-        batch_size=4,
-        block_size=16,
-        max_iters=10,
-        learning_rate=3e-3,
-        min_lr=3e-4,
-        warmup_iters=2,
-        eval_interval=5,
-        eval_iters=2,
-        log_interval=1,
-        progress=False,
-        device="cpu",
-    )
-    return TrainConfig(**{**fields, **overrides})
 
 
 def test_loss_falls_on_a_tiny_run():

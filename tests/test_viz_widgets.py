@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from gptmini import GPT, GPTConfig
 from gptmini.inspect import attention_maps
-from gptmini.tokenizers import BPETokenizer, CharTokenizer
+from gptmini.tokenizers import BPETokenizer
 from gptmini.viz import attention_explorer, bpe_explorer, sampling_explorer
 
 TEXT = "To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer"
@@ -20,39 +19,28 @@ def png(widget) -> bytes:
     return bytes(widget.image.value)
 
 
-@pytest.fixture(scope="module")
-def tok():
-    return CharTokenizer.from_text(TEXT)
-
-
-@pytest.fixture(scope="module")
-def model(tok):
-    torch.manual_seed(0)
-    return GPT(GPTConfig.preset("tiny", vocab_size=tok.vocab_size)).eval()
-
-
-def reference_maps(model, ids):
-    return [m[0].numpy() for m in attention_maps(model, torch.tensor([ids]))]
+def reference_maps(char_model, ids):
+    return [m[0].numpy() for m in attention_maps(char_model, torch.tensor([ids]))]
 
 
 # ----------------------------------------------------------------------------------- attention explorer
-def test_attention_matrix_follows_layer_and_head(model, tok):
+def test_attention_matrix_follows_layer_and_head(char_model, char_tok):
     text = "to be or not"
-    ex = attention_explorer(model, tok, text)
-    ref = reference_maps(model, tok.encode(text))
-    assert ex.tokens == tok.token_strings(tok.encode(text))
+    ex = attention_explorer(char_model, char_tok, text)
+    ref = reference_maps(char_model, char_tok.encode(text))
+    assert ex.tokens == char_tok.token_strings(char_tok.encode(text))
     first = png(ex)
     assert first.startswith(PNG)
-    for layer in range(model.config.n_layer):
-        for head in range(model.config.n_head):
+    for layer in range(char_model.config.n_layer):
+        for head in range(char_model.config.n_head):
             ex.layer.value, ex.head.value = layer, head
             np.testing.assert_allclose(ex.current_matrix(), ref[layer][head], atol=1e-6)
     assert png(ex) != first  # the picture follows the sliders
     assert np.allclose(ex.current_matrix().sum(-1), 1.0, atol=1e-5)
 
 
-def test_attention_query_view_and_text_box(model, tok):
-    ex = attention_explorer(model, tok, "to be or not")
+def test_attention_query_view_and_text_box(char_model, char_tok):
+    ex = attention_explorer(char_model, char_tok, "to be or not")
     assert ex.query.value == len("to be or not") - 1  # starts on the last token: it sees everything
     before = png(ex)
     ex.query.value = 3
@@ -61,55 +49,57 @@ def test_attention_query_view_and_text_box(model, tok):
     assert ex.head.disabled and png(ex).startswith(PNG)
 
     ex.text_box.value = "the mind"  # typing a new text recomputes every layer
-    ids = tok.encode("the mind")
+    ids = char_tok.encode("the mind")
     assert ex.ids == ids and len(ex.query.options) == len(ids)
     ex.view.value, ex.layer.value, ex.head.value = "head", 1, 1
-    np.testing.assert_allclose(ex.current_matrix(), reference_maps(model, ids)[1][1], atol=1e-6)
+    np.testing.assert_allclose(ex.current_matrix(), reference_maps(char_model, ids)[1][1], atol=1e-6)
 
 
-def test_attention_bad_text_is_reported_not_raised(model, tok):
-    ex = attention_explorer(model, tok, "to be")
+def test_attention_bad_text_is_reported_not_raised(char_model, char_tok):
+    ex = attention_explorer(char_model, char_tok, "to be")
     ex.text_box.value = "zzz~"  # '~' and 'z' are not in the vocabulary
     assert "not in the vocabulary" in ex.status.value
-    assert ex.ids == tok.encode("to be")  # the last good state stays on screen
+    assert ex.ids == char_tok.encode("to be")  # the last good state stays on screen
     with pytest.raises(ValueError, match="not in the vocabulary"):
-        attention_explorer(model, tok, "~~~")
+        attention_explorer(char_model, char_tok, "~~~")
     with pytest.raises(ValueError, match="non-empty"):
-        attention_explorer(model, tok, "")
+        attention_explorer(char_model, char_tok, "")
 
 
-def test_attention_long_text_is_cut(model, tok):
-    ex = attention_explorer(model, tok, TEXT, max_tokens=10)
+def test_attention_long_text_is_cut(char_model, char_tok):
+    ex = attention_explorer(char_model, char_tok, TEXT, max_tokens=10)
     assert ex.current_matrix().shape == (10, 10)
     assert "first 10 of" in ex.status.value
-    ex = attention_explorer(model, tok, TEXT)  # never longer than the model's context
-    assert ex.current_matrix().shape == (model.config.block_size,) * 2
+    ex = attention_explorer(char_model, char_tok, TEXT)  # never longer than the model's context
+    assert ex.current_matrix().shape == (char_model.config.block_size,) * 2
 
 
 # ------------------------------------------------------------------------------------ sampling explorer
-def next_logits(model, ids):
+def next_logits(char_model, ids):
     with torch.no_grad():
-        return model(torch.tensor([ids[-model.config.block_size :]]))[0][0, -1]
+        return char_model(torch.tensor([ids[-char_model.config.block_size :]]))[0][0, -1]
 
 
-def test_sampling_distribution_matches_the_model(model, tok):
+def test_sampling_distribution_matches_the_model(char_model, char_tok):
     prompt = "To be, or no"
-    ex = sampling_explorer(model, tok, prompt)
+    ex = sampling_explorer(char_model, char_tok, prompt)
     before, after, kept = ex.distribution()
-    expected = torch.softmax(next_logits(model, tok.encode(prompt)), -1).numpy()
+    expected = torch.softmax(next_logits(char_model, char_tok.encode(prompt)), -1).numpy()
     np.testing.assert_allclose(before, expected, atol=1e-6)
     np.testing.assert_allclose(after, expected, atol=1e-6)  # T=1, no filters: nothing changes
-    assert kept == set(range(tok.vocab_size))
+    assert kept == set(range(char_tok.vocab_size))
 
     ex.temperature.value = 0.5
     _, after, _ = ex.distribution()
-    np.testing.assert_allclose(after, torch.softmax(next_logits(model, tok.encode(prompt)) / 0.5, -1), atol=1e-6)
+    np.testing.assert_allclose(
+        after, torch.softmax(next_logits(char_model, char_tok.encode(prompt)) / 0.5, -1), atol=1e-6
+    )
     assert after.max() > before.max()  # a lower temperature sharpens
 
 
-def test_sampling_filters_keep_the_right_tokens(model, tok):
-    ex = sampling_explorer(model, tok, "To be")
-    logits = next_logits(model, tok.encode("To be"))
+def test_sampling_filters_keep_the_right_tokens(char_model, char_tok):
+    ex = sampling_explorer(char_model, char_tok, "To be")
+    logits = next_logits(char_model, char_tok.encode("To be"))
     image = png(ex)
     ex.top_k.value = 1
     before, after, kept = ex.distribution()
@@ -131,17 +121,17 @@ def test_sampling_filters_keep_the_right_tokens(model, tok):
     assert ex.distribution().kept == {int(logits.argmax())}
 
 
-def test_sampling_buttons_append_and_seed_reproduces(model, tok):
-    a = sampling_explorer(model, tok, "To be", seed=7)
+def test_sampling_buttons_append_and_seed_reproduces(char_model, char_tok):
+    a = sampling_explorer(char_model, char_tok, "To be", seed=7)
     token = a.sample_next()
-    assert a.text == "To be" + tok.decode([token]) and a.ids == tok.encode("To be") + [token]
+    assert a.text == "To be" + char_tok.decode([token]) and a.ids == char_tok.encode("To be") + [token]
     a.sample_button.click()
     a.n_tokens.value = 6
     a.generate_button.click()
     assert len(a.ids) == len("To be") + 8 and a.text.startswith("To be")
     first = a.text
 
-    b = sampling_explorer(model, tok, "To be", seed=7)  # same seed, same clicks, same text
+    b = sampling_explorer(char_model, char_tok, "To be", seed=7)  # same seed, same clicks, same text
     b.sample_next()
     b.sample_next()
     b.generate(6)
@@ -151,30 +141,30 @@ def test_sampling_buttons_append_and_seed_reproduces(model, tok):
     b.generate(8)
     assert b.text == first  # reset restarts the random stream too
 
-    c = sampling_explorer(model, tok, "To be", seed=8)
+    c = sampling_explorer(char_model, char_tok, "To be", seed=8)
     c.generate(8)
     assert c.text != first
 
 
-def test_sampling_greedy_equals_generate(model, tok):
-    ex = sampling_explorer(model, tok, "To be")
+def test_sampling_greedy_equals_generate(char_model, char_tok):
+    ex = sampling_explorer(char_model, char_tok, "To be")
     ex.temperature.value = 0.0
     ex.generate(10)
-    expected = model.generate(tok.encode("To be"), 10, temperature=0)
+    expected = char_model.generate(char_tok.encode("To be"), 10, temperature=0)
     assert ex.ids == expected
 
 
-def test_sampling_text_edits(model, tok):
-    ex = sampling_explorer(model, tok, "To be")
+def test_sampling_text_edits(char_model, char_tok):
+    ex = sampling_explorer(char_model, char_tok, "To be")
     ex.text_area.value = "the mind"
-    assert ex.ids == tok.encode("the mind")
+    assert ex.ids == char_tok.encode("the mind")
     np.testing.assert_allclose(
-        ex.distribution().before, torch.softmax(next_logits(model, tok.encode("the mind")), -1), atol=1e-6
+        ex.distribution().before, torch.softmax(next_logits(char_model, char_tok.encode("the mind")), -1), atol=1e-6
     )
     ex.text_area.value = "~"
-    assert "not in the vocabulary" in ex.status.value and ex.ids == tok.encode("the mind")
+    assert "not in the vocabulary" in ex.status.value and ex.ids == char_tok.encode("the mind")
     with pytest.raises(ValueError):
-        sampling_explorer(model, tok, "")
+        sampling_explorer(char_model, char_tok, "")
 
 
 # ------------------------------------------------------------------------------------------ BPE explorer
@@ -213,17 +203,17 @@ def test_bpe_explorer_names_the_merge(bpe):
     assert ex.current_tokens() == list(b"to be")
 
 
-def test_bpe_explorer_needs_a_bpe_tokenizer(tok, bpe):
+def test_bpe_explorer_needs_a_bpe_tokenizer(char_tok, bpe):
     with pytest.raises(ValueError, match="BPETokenizer"):
-        bpe_explorer(tok, "to be")
+        bpe_explorer(char_tok, "to be")
     with pytest.raises(ValueError, match="step must be between"):
         bpe_explorer(bpe, "to be", step=999)
 
 
-def test_sampling_panels_have_titles_and_an_x_label(model, tok):
+def test_sampling_panels_have_titles_and_an_x_label(char_model, char_tok):
     import matplotlib.pyplot as plt
 
-    fig = sampling_explorer(model, tok, "To be").figure()
+    fig = sampling_explorer(char_model, char_tok, "To be").figure()
     fig.canvas.draw()  # positions of the labels are known after a draw
     try:
         assert len(fig.axes) == 4
