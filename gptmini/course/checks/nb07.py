@@ -1,21 +1,137 @@
-"""Check helpers for notebook 07: GPT-1's classifier head, the similarity sum and the multiple-choice softmax.
-
-Each check runs the learner's function on small random tensors, compares the answer with what
-:class:`gptmini.finetune.GPT1Classifier` computes, and when the answer matches a usual slip (the last position
-instead of the extract token, the two orders concatenated instead of added, a softmax over the batch instead of
-over the choices, ...) names it.
-"""
+"""Notebook 07 (GPT-1 fine-tuning): the checks of its exercises and the package's versions of them."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
-from ._report import CheckResult, call_answer, combine, compare_tensors, failed, require_callable
+from ._report import (
+    CheckResult,
+    call_learner,
+    combine,
+    compare_tensors,
+    compare_values,
+    failed,
+    require_callable,
+)
 
-__all__ = ["check_classifier_head", "check_similarity_sum", "check_choice_softmax"]
+__all__ = [
+    "check_classification_transform",
+    "check_entailment_transform",
+    "check_l3_loss",
+    "check_classifier_head",
+    "check_similarity_sum",
+    "check_choice_softmax",
+]
+
+
+def _ids_of(value: Any) -> Any:
+    """A transformed sequence as a list of ints, whether given as a list, a tensor, (ids, pos) or an Encoded."""
+    if hasattr(value, "ids"):
+        value = value.ids
+    elif isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], (list, tuple, torch.Tensor)):
+        value = value[0]
+    if isinstance(value, torch.Tensor):
+        value = value.tolist()
+    if isinstance(value, tuple):
+        value = list(value)
+    return value
+
+
+def check_classification_transform(transform_fn: Callable[..., Any]) -> CheckResult:
+    """``transform_fn(text_ids, special)`` -> ``<s> text <e>`` as ids, as ``gptmini.finetune.classification_input``.
+
+    ``special`` is a :class:`gptmini.finetune.SpecialTokens` (``.start``, ``.delimiter``, ``.extract``).
+    """
+    from ...finetune import SpecialTokens, classification_input
+
+    require_callable(transform_fn, "transform_fn", "check_classification_transform")
+    results = []
+    for text_ids, base in (([5, 6, 7], 100), ([42], 7), (list(range(10, 30)), 64)):
+        special = SpecialTokens.for_vocab(base)
+        what = f"classification input for {text_ids[:4]}{'...' if len(text_ids) > 4 else ''}"
+        value, error = call_learner(what, transform_fn, list(text_ids), special)
+        if error is not None:
+            return error
+        got = _ids_of(value)
+        expected = classification_input(text_ids, special).ids
+        hint = None
+        if isinstance(got, list) and got != expected:
+            if got[:1] != [special.start]:
+                hint = "begin with the start token special.start (<s>)"
+            elif got[-1:] != [special.extract]:
+                hint = "end with special.extract (<e>): the classifier reads the final hidden state there"
+            elif special.delimiter in got:
+                hint = "a single text needs no delimiter $: <s> text <e>"
+        results.append(compare_values(what, got, expected, hint))
+    return combine("check_classification_transform", results)
+
+
+def check_entailment_transform(transform_fn: Callable[..., Any]) -> CheckResult:
+    """``transform_fn(premise_ids, hypothesis_ids, special)`` -> ``<s> premise $ hypothesis <e>`` as ids."""
+    from ...finetune import SpecialTokens, entailment_input
+
+    require_callable(transform_fn, "transform_fn", "check_entailment_transform")
+    special = SpecialTokens.for_vocab(100)
+    results = []
+    for premise, hypothesis in (([5, 6], [7, 8, 9]), ([11], [12]), ([1, 2, 3, 4], [5])):
+        what = f"entailment input for {premise} / {hypothesis}"
+        value, error = call_learner(what, transform_fn, list(premise), list(hypothesis), special)
+        if error is not None:
+            return error
+        got = _ids_of(value)
+        expected = entailment_input(premise, hypothesis, special).ids
+        hint = None
+        if isinstance(got, list) and got != expected:
+            if special.delimiter not in got:
+                hint = "put the delimiter token special.delimiter ($) between premise and hypothesis"
+            elif got.index(special.delimiter) != len(premise) + 1:
+                hint = "the premise comes first, then $, then the hypothesis"
+        results.append(compare_values(what, got, expected, hint))
+    return combine("check_entailment_transform", results)
+
+
+def check_l3_loss(l3_fn: Callable[..., Any]) -> CheckResult:
+    """``l3_fn(class_logits, labels, lm_loss, lam)`` -> L3 = L2 + λ·L1, L2 the classifier's cross-entropy.
+
+    ``lm_loss`` is L1 as a loss (the mean next-token cross-entropy on the same inputs).
+    """
+
+    from ...finetune import combined_loss
+
+    require_callable(l3_fn, "l3_fn", "check_l3_loss")
+    g = torch.Generator().manual_seed(0)
+    class_logits = torch.randn(4, 3, generator=g)
+    labels = torch.tensor([0, 2, 1, 2])
+    lm_loss = torch.tensor(2.75)
+    results = []
+    for lam in (0.5, 0.0, 2.0):
+        what = f"L3 with λ={lam}"
+        value, error = call_learner(what, l3_fn, class_logits, labels, lm_loss, lam)
+        if error is not None:
+            return error
+        if isinstance(value, tuple):
+            value = value[0]
+        expected = combined_loss(class_logits, labels, lm_loss, lam)[0]
+        l2 = float(F.cross_entropy(class_logits, labels))
+        l1 = float(lm_loss)
+        hint = None
+        if isinstance(value, (torch.Tensor, float)) and torch.as_tensor(value).numel() == 1:
+            v = float(value)
+            if lam != 1.0 and math.isclose(v, l1 + lam * l2, rel_tol=1e-4):
+                hint = "λ weighs the auxiliary language-model loss L1, not the task loss L2: L3 = L2 + λ·L1"
+            elif lam and math.isclose(v, l2, rel_tol=1e-4):
+                hint = "that is L2 alone: add the auxiliary language-model loss, λ·L1"
+            elif math.isclose(v, l2 - lam * l1, rel_tol=1e-4) and lam:
+                hint = "both terms are losses (cross-entropies), so they add: L3 = L2 + λ·L1"
+            elif math.isclose(v, -l2, rel_tol=1e-4) or math.isclose(v, -(l2 + lam * l1), rel_tol=1e-4):
+                hint = "use the cross-entropy (a positive loss), not the log-likelihood"
+        results.append(compare_tensors(what, value, expected, hint=hint))
+    return combine("check_l3_loss", results)
 
 
 def _generator(seed: int) -> torch.Generator:
@@ -53,7 +169,7 @@ def check_classifier_head(probs_fn: Callable[..., Any]) -> CheckResult:
         logits = h[rows, extract] @ w.T + b
         expected = logits.softmax(-1)
         what = f"P(y | x) for {n} sequences of {t} positions, {classes} classes"
-        value, error = call_answer(what, probs_fn, h.clone(), extract.clone(), w.clone(), b.clone())
+        value, error = call_learner(what, probs_fn, h.clone(), extract.clone(), w.clone(), b.clone())
         if error is not None:
             return error
         slips = [
@@ -88,7 +204,7 @@ def check_similarity_sum(features_fn: Callable[..., Any]) -> CheckResult:
         gen = _generator(10 + k)
         h_ab, h_ba = torch.randn(n, c, generator=gen), torch.randn(n, c, generator=gen)
         what = f"similarity features of {n} pairs of {c}-wide states"
-        value, error = call_answer(what, features_fn, h_ab.clone(), h_ba.clone())
+        value, error = call_learner(what, features_fn, h_ab.clone(), h_ba.clone())
         if error is not None:
             return error
         concat = "that concatenates the two orders (2C numbers per pair): GPT-1 adds them element-wise, h_ab + h_ba"
@@ -127,7 +243,7 @@ def check_choice_softmax(probs_fn: Callable[..., Any]) -> CheckResult:
         scores = (h @ w.T + b).squeeze(-1)  # (N, K): one score per choice
         expected = scores.softmax(-1)
         what = f"P(choice) for {n} examples with {choices} choices each"
-        value, error = call_answer(what, probs_fn, h.clone(), w.clone(), b.clone())
+        value, error = call_learner(what, probs_fn, h.clone(), w.clone(), b.clone())
         if error is not None:
             return error
         one = "that is a softmax over a single score (always 1): squeeze to (N, K) first, then softmax over the K"
@@ -157,3 +273,34 @@ def check_choice_softmax(probs_fn: Callable[..., Any]) -> CheckResult:
             continue
         results.append(compare_tensors(what, value, expected, hint=hint))
     return combine("check_choice_softmax", results)
+
+
+def _entailment_input(premise_ids, hypothesis_ids, special) -> list[int]:
+    from ...finetune import entailment_input
+
+    return entailment_input(premise_ids, hypothesis_ids, special).ids
+
+
+def _l3_loss(class_logits, labels, lm_loss, lam):
+    from ...finetune import combined_loss
+
+    return combined_loss(class_logits, labels, lm_loss, lam)[0]
+
+
+def _classifier_probs(h: torch.Tensor, extract: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    rows = torch.arange(h.size(0), device=h.device)
+    return (h[rows, extract] @ w.T + b).softmax(-1)
+
+
+def _choice_probs(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return (h @ w.T + b).squeeze(-1).softmax(-1)
+
+
+# The package's version of each exercise, for a learner who is not there yet (see package_version).
+PACKAGE_VERSIONS: dict[str, Callable[..., Any]] = {
+    "entailment_input": lambda: _entailment_input,
+    "l3_loss": lambda: _l3_loss,
+    "classifier_probs": lambda: _classifier_probs,
+    "similarity_sum": lambda: lambda h_ab, h_ba: h_ab + h_ba,
+    "choice_probs": lambda: _choice_probs,
+}

@@ -20,16 +20,16 @@ from typing import TYPE_CHECKING, TypeVar
 
 import torch
 
-from .device import describe, get_device
+from ..device import describe, get_device
 
 MODES = ("fast", "classroom", "full")
 T = TypeVar("T")
 
 if TYPE_CHECKING:  # only for type hints: importing the model here would slow down `import gptmini.course`
-    from .config import GPTConfig
-    from .model import GPT
-    from .tokenizers import Tokenizer
-    from .train import TrainConfig
+    from ..config import GPTConfig
+    from ..model import GPT
+    from ..tokenizers import Tokenizer
+    from ..train import TrainConfig
 
 
 def mode() -> str:
@@ -108,7 +108,7 @@ def checkpoint_name(name: str, device: str | torch.device | None = None) -> str:
 
 def recipe_for(name: str, device: str | torch.device | None = None) -> str:
     """The recipe to train here: ``name``, or its GPU variant (``Recipe.gpu``) on the GPU scale."""
-    from .recipes import _recipe  # raises, listing the presets, for an unknown name
+    from ..recipes import _recipe  # raises, listing the presets, for an unknown name
 
     gpu = _recipe(name).gpu
     return gpu if gpu is not None and scale(device) == "gpu" else name
@@ -116,7 +116,7 @@ def recipe_for(name: str, device: str | torch.device | None = None) -> str:
 
 def describe_shape(config: GPTConfig) -> str:
     """A model's sizes in one phrase: ``6 × 384, 6 heads, context 256, 10.8M parameters``."""
-    from .sizes import count_params
+    from ..sizes import count_params
 
     return (
         f"{config.n_layer} × {config.n_embd}, {config.n_head} heads, context {config.block_size}, "
@@ -179,8 +179,8 @@ FALLBACK_RECIPE = "gpt1-char-2x64"
 
 
 def _load(folder: Path, device: torch.device) -> tuple[GPT, Tokenizer]:
-    from .model import GPT
-    from .tokenizers import load_tokenizer
+    from ..model import GPT
+    from ..tokenizers import load_tokenizer
 
     return GPT.from_pretrained(folder, device=device), load_tokenizer(folder)
 
@@ -191,9 +191,9 @@ def _train_recipe(
     """Train a recipe for ``steps`` steps, save it to ``folder`` and say so in one line; returns its val loss."""
     from tqdm.auto import tqdm
 
-    from .model import GPT
-    from .recipes import prepare
-    from .train import Trainer
+    from ..model import GPT
+    from ..recipes import prepare
+    from ..train import Trainer
 
     print(f"{what}: training {recipe} for {steps} steps ...", end=" ", flush=True)
     started = time.perf_counter()
@@ -236,7 +236,7 @@ def course_model(
     notebook saved on a GPU) comes before the name itself, and the stand-in is the recipe's GPU variant
     (``gpt1-char-6x384``), saved under its own name.
     """
-    from .tokenizers import CharTokenizer
+    from ..tokenizers import CharTokenizer
 
     names = (names,) if isinstance(names, str) else tuple(names)  # one name given as a string is a common slip
     target = get_device(device)
@@ -277,7 +277,7 @@ def course_model(
 
 def _recipe_train(name: str) -> TrainConfig:
     """A recipe's own training settings (its ``max_iters`` and ``eval_iters`` are the GPU scale's)."""
-    from .recipes import train_config
+    from ..recipes import train_config
 
     return train_config(name)
 
@@ -351,13 +351,13 @@ _USAGE = (
 
 
 def _student_edition(args: list[str]) -> int:
-    from .editions import main as editions_main
+    from ..editions import main as editions_main
 
     return editions_main(["student", *args])
 
 
 def _sync_notebooks(args: list[str]) -> int:
-    from .notebooks_sync import main as sync_main
+    from ..notebooks_sync import main as sync_main
 
     return sync_main(args)
 
