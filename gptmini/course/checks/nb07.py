@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from ._cases import Case, run_cases
 from ._report import (
     CheckResult,
     call_learner,
@@ -157,8 +158,10 @@ def check_classifier_head(probs_fn: Callable[..., Any]) -> CheckResult:
     padded on the right, so it is not always the last position); ``W_y`` is (classes, C), as ``nn.Linear``
     stores it, and ``b_y`` (classes,). The answer is (N, classes), each row summing to 1.
     """
-    require_callable(probs_fn, "probs_fn", "check_classifier_head")
-    results = []
+    return run_cases("check_classifier_head", "probs_fn", probs_fn, _classifier_cases(), _judge_classifier)
+
+
+def _classifier_cases() -> Iterator[Case]:
     for k, (n, t, c, classes) in enumerate(((3, 7, 8, 2), (4, 5, 6, 3))):
         gen = _generator(k)
         h = torch.randn(n, t, c, generator=gen)
@@ -167,29 +170,30 @@ def check_classifier_head(probs_fn: Callable[..., Any]) -> CheckResult:
         w, b = torch.randn(classes, c, generator=gen), torch.randn(classes, generator=gen)
         rows = torch.arange(n)
         logits = h[rows, extract] @ w.T + b
-        expected = logits.softmax(-1)
         what = f"P(y | x) for {n} sequences of {t} positions, {classes} classes"
-        value, error = call_learner(what, probs_fn, h.clone(), extract.clone(), w.clone(), b.clone())
-        if error is not None:
-            return error
-        slips = [
-            (
-                "that reads the last position of every row, but padded rows end before it: take h at each row's "
-                "extract position (h[rows, extract])",
-                (h[:, -1] @ w.T + b).softmax(-1),
-            ),
-            (
-                "that reads position 0, the start token <s>: the head reads the state at <e>",
-                (h[:, 0] @ w.T + b).softmax(-1),
-            ),
-            ("that averages all positions: the head reads the one state at <e>", (h.mean(1) @ w.T + b).softmax(-1)),
-            ("those are the logits: finish with a softmax over the classes", logits),
-            ("the softmax runs over the batch (dim 0): it should run over the classes (dim -1)", logits.softmax(0)),
-            ("the bias b_y is missing: h W_yᵀ + b_y", (h[rows, extract] @ w.T).softmax(-1)),
-            ("those are log-probabilities (log_softmax): the question asks for probabilities", logits.log_softmax(-1)),
-        ]
-        results.append(compare_tensors(what, value, expected, hint=_slip(value, slips)))
-    return combine("check_classifier_head", results)
+        args = (h.clone(), extract.clone(), w.clone(), b.clone())
+        yield Case(what, args, logits.softmax(-1), dict(h=h, extract=extract, w=w, b=b, rows=rows, logits=logits))
+
+
+def _judge_classifier(case: Case, value: Any) -> CheckResult:
+    h, extract, w, b, rows, logits = (case.data[k] for k in ("h", "extract", "w", "b", "rows", "logits"))
+    slips = [
+        (
+            "that reads the last position of every row, but padded rows end before it: take h at each row's "
+            "extract position (h[rows, extract])",
+            (h[:, -1] @ w.T + b).softmax(-1),
+        ),
+        (
+            "that reads position 0, the start token <s>: the head reads the state at <e>",
+            (h[:, 0] @ w.T + b).softmax(-1),
+        ),
+        ("that averages all positions: the head reads the one state at <e>", (h.mean(1) @ w.T + b).softmax(-1)),
+        ("those are the logits: finish with a softmax over the classes", logits),
+        ("the softmax runs over the batch (dim 0): it should run over the classes (dim -1)", logits.softmax(0)),
+        ("the bias b_y is missing: h W_yᵀ + b_y", (h[rows, extract] @ w.T).softmax(-1)),
+        ("those are log-probabilities (log_softmax): the question asks for probabilities", logits.log_softmax(-1)),
+    ]
+    return compare_tensors(case.what, value, case.expected, hint=_slip(value, slips))
 
 
 def check_similarity_sum(features_fn: Callable[..., Any]) -> CheckResult:
@@ -198,34 +202,37 @@ def check_similarity_sum(features_fn: Callable[..., Any]) -> CheckResult:
     ``h_ab`` and ``h_ba`` are (N, C): the final hidden states at ⟨e⟩ of ⟨s⟩ A $ B ⟨e⟩ and of ⟨s⟩ B $ A ⟨e⟩.
     GPT-1 adds them (the answer is (N, C)), so the head gives the same answer whichever text comes first.
     """
-    require_callable(features_fn, "features_fn", "check_similarity_sum")
-    results = []
+    return run_cases("check_similarity_sum", "features_fn", features_fn, _similarity_cases(), _judge_similarity)
+
+
+def _similarity_cases() -> Iterator[Case]:
     for k, (n, c) in enumerate(((3, 8), (2, 5))):
         gen = _generator(10 + k)
         h_ab, h_ba = torch.randn(n, c, generator=gen), torch.randn(n, c, generator=gen)
         what = f"similarity features of {n} pairs of {c}-wide states"
-        value, error = call_learner(what, features_fn, h_ab.clone(), h_ba.clone())
-        if error is not None:
-            return error
-        concat = "that concatenates the two orders (2C numbers per pair): GPT-1 adds them element-wise, h_ab + h_ba"
-        one_order = "that uses one order only: add both orders' states, so the order of A and B does not matter"
-        slips = [
-            (concat, torch.cat([h_ab, h_ba], dim=-1)),
-            (concat, torch.cat([h_ba, h_ab], dim=-1)),
-            (concat, torch.stack([h_ab, h_ba], dim=-1)),
-            ("that stacks the pairs along the batch: add the two (N, C) states element-wise", torch.cat([h_ab, h_ba])),
-            (one_order, h_ab),
-            (one_order, h_ba),
-            ("that is the mean: the paper adds the two states (twice the mean)", (h_ab + h_ba) / 2),
-            ("that multiplies the two states: add them element-wise", h_ab * h_ba),
-            ("that subtracts one order from the other: add them, so swapping A and B changes nothing", h_ab - h_ba),
-            (
-                "that sums each state's numbers into one: add the two states, keeping C numbers",
-                h_ab.sum(-1) + h_ba.sum(-1),
-            ),
-        ]
-        results.append(compare_tensors(what, value, h_ab + h_ba, hint=_slip(value, slips)))
-    return combine("check_similarity_sum", results)
+        yield Case(what, (h_ab.clone(), h_ba.clone()), h_ab + h_ba, dict(h_ab=h_ab, h_ba=h_ba))
+
+
+def _judge_similarity(case: Case, value: Any) -> CheckResult:
+    h_ab, h_ba = case.data["h_ab"], case.data["h_ba"]
+    concat = "that concatenates the two orders (2C numbers per pair): GPT-1 adds them element-wise, h_ab + h_ba"
+    one_order = "that uses one order only: add both orders' states, so the order of A and B does not matter"
+    slips = [
+        (concat, torch.cat([h_ab, h_ba], dim=-1)),
+        (concat, torch.cat([h_ba, h_ab], dim=-1)),
+        (concat, torch.stack([h_ab, h_ba], dim=-1)),
+        ("that stacks the pairs along the batch: add the two (N, C) states element-wise", torch.cat([h_ab, h_ba])),
+        (one_order, h_ab),
+        (one_order, h_ba),
+        ("that is the mean: the paper adds the two states (twice the mean)", (h_ab + h_ba) / 2),
+        ("that multiplies the two states: add them element-wise", h_ab * h_ba),
+        ("that subtracts one order from the other: add them, so swapping A and B changes nothing", h_ab - h_ba),
+        (
+            "that sums each state's numbers into one: add the two states, keeping C numbers",
+            h_ab.sum(-1) + h_ba.sum(-1),
+        ),
+    ]
+    return compare_tensors(case.what, value, case.expected, hint=_slip(value, slips))
 
 
 def check_choice_softmax(probs_fn: Callable[..., Any]) -> CheckResult:
@@ -234,45 +241,47 @@ def check_choice_softmax(probs_fn: Callable[..., Any]) -> CheckResult:
     ``h`` is (N, K, C): the final hidden state at ⟨e⟩ of ⟨s⟩ context $ answer_k ⟨e⟩ for each of the K
     choices; ``w`` (1, C) and ``b`` (1,) are the head, a linear layer to one number. The answer is (N, K).
     """
-    require_callable(probs_fn, "probs_fn", "check_choice_softmax")
-    results = []
+    return run_cases("check_choice_softmax", "probs_fn", probs_fn, _choice_cases(), _judge_choice)
+
+
+def _choice_cases() -> Iterator[Case]:
     for k, (n, choices, c) in enumerate(((3, 4, 8), (5, 2, 6))):
         gen = _generator(20 + k)
         h = torch.randn(n, choices, c, generator=gen)
         w, b = torch.randn(1, c, generator=gen), torch.randn(1, generator=gen)
         scores = (h @ w.T + b).squeeze(-1)  # (N, K): one score per choice
-        expected = scores.softmax(-1)
         what = f"P(choice) for {n} examples with {choices} choices each"
-        value, error = call_learner(what, probs_fn, h.clone(), w.clone(), b.clone())
-        if error is not None:
-            return error
-        one = "that is a softmax over a single score (always 1): squeeze to (N, K) first, then softmax over the K"
-        slips = [
-            ("the softmax runs over the batch (dim 0): one softmax per example, over its K choices", scores.softmax(0)),
-            (
-                "a sigmoid judges each choice alone: the choices compete, so take a softmax over the K scores",
-                scores.sigmoid(),
-            ),
-            ("those are the raw scores: finish with a softmax over the choices", scores),
-            (
-                "one score per choice is (N, K): squeeze the last dimension of (N, K, 1)",
-                scores.softmax(-1).unsqueeze(-1),
-            ),
-            (one, torch.ones(n, choices, 1)),
-            (one, torch.ones(n, choices)),
-            (
-                "that softmaxes each hidden state over its C numbers: score each choice with the head first",
-                h.softmax(-1),
-            ),
-        ]
-        hint = _slip(value, slips)
-        if isinstance(value, torch.Tensor) and value.shape == (n, choices, 1) and hint is None:
-            results.append(
-                failed(what, f"has shape {tuple(value.shape)}", "squeeze to (N, K): one score per choice, then softmax")
-            )
-            continue
-        results.append(compare_tensors(what, value, expected, hint=hint))
-    return combine("check_choice_softmax", results)
+        yield Case(what, (h.clone(), w.clone(), b.clone()), scores.softmax(-1), dict(h=h, scores=scores))
+
+
+def _judge_choice(case: Case, value: Any) -> CheckResult:
+    h, scores = case.data["h"], case.data["scores"]
+    n, choices = scores.shape
+    one = "that is a softmax over a single score (always 1): squeeze to (N, K) first, then softmax over the K"
+    slips = [
+        ("the softmax runs over the batch (dim 0): one softmax per example, over its K choices", scores.softmax(0)),
+        (
+            "a sigmoid judges each choice alone: the choices compete, so take a softmax over the K scores",
+            scores.sigmoid(),
+        ),
+        ("those are the raw scores: finish with a softmax over the choices", scores),
+        (
+            "one score per choice is (N, K): squeeze the last dimension of (N, K, 1)",
+            scores.softmax(-1).unsqueeze(-1),
+        ),
+        (one, torch.ones(n, choices, 1)),
+        (one, torch.ones(n, choices)),
+        (
+            "that softmaxes each hidden state over its C numbers: score each choice with the head first",
+            h.softmax(-1),
+        ),
+    ]
+    hint = _slip(value, slips)
+    if isinstance(value, torch.Tensor) and value.shape == (n, choices, 1) and hint is None:
+        return failed(
+            case.what, f"has shape {tuple(value.shape)}", "squeeze to (N, K): one score per choice, then softmax"
+        )
+    return compare_tensors(case.what, value, case.expected, hint=hint)
 
 
 def _entailment_input(premise_ids, hypothesis_ids, special) -> list[int]:

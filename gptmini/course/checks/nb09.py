@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import torch
@@ -12,6 +13,7 @@ import torch.nn.functional as F
 from ...config import GPTConfig
 from ...model import GPT, causal_mask
 from ...pretrained import CONV1D_WEIGHTS, HEAD, IGNORED_SUFFIXES, WTE, our_key
+from ._cases import Case, run_cases
 from ._report import (
     STUB_MESSAGE,
     CheckResult,
@@ -74,23 +76,21 @@ def check_temperature(temperature_fn: Callable[[torch.Tensor, float], torch.Tens
     """``temperature_fn(logits, T)`` must scale logits as gptmini.generate.apply_temperature does."""
     from ...generate import apply_temperature
 
-    require_callable(temperature_fn, "temperature_fn", "check_temperature")
-    results = []
     logits = _test_logits()[0]
-    for t in (0.5, 1.0, 2.0):
-        what = f"temperature {t}"
-        value, error = call_learner(what, temperature_fn, logits.clone(), t)
-        if error is not None:
-            return error
-        expected = apply_temperature(logits, t)
-        hint = None
-        if isinstance(value, torch.Tensor) and value.shape == logits.shape and t != 1.0:
-            if torch.allclose(value, logits * t):
-                hint = "divide the logits by T (T < 1 sharpens), do not multiply"
-            elif torch.allclose(value, torch.softmax(logits / t, -1)):
-                hint = "return the scaled logits, not probabilities; the softmax comes after all filters"
-        results.append(compare_tensors(what, value, expected, hint=hint))
-    return combine("check_temperature", results)
+    cases = (
+        Case(f"temperature {t}", (logits.clone(), t), apply_temperature(logits, t), dict(t=t)) for t in (0.5, 1.0, 2.0)
+    )
+    return run_cases("check_temperature", "temperature_fn", temperature_fn, cases, partial(_judge_temperature, logits))
+
+
+def _judge_temperature(logits: torch.Tensor, case: Case, value: Any) -> CheckResult:
+    t, hint = case.data["t"], None
+    if isinstance(value, torch.Tensor) and value.shape == logits.shape and t != 1.0:
+        if torch.allclose(value, logits * t):
+            hint = "divide the logits by T (T < 1 sharpens), do not multiply"
+        elif torch.allclose(value, torch.softmax(logits / t, -1)):
+            hint = "return the scaled logits, not probabilities; the softmax comes after all filters"
+    return compare_tensors(case.what, value, case.expected, hint=hint)
 
 
 def _top_k_slips(logits: torch.Tensor, k: int) -> list[tuple[torch.Tensor, str]]:
@@ -114,18 +114,24 @@ def check_top_k(top_k_fn: Callable[[torch.Tensor, int], torch.Tensor]) -> CheckR
     """``top_k_fn(logits, k)`` must keep the k largest logits (ties kept) and set the rest to -inf."""
     from ...generate import top_k_filter
 
-    require_callable(top_k_fn, "top_k_fn", "check_top_k")
-    results = []
-    for logits in _test_logits():
-        for k in (1, 3, 5):
-            what = f"top-k with k={k} on logits of shape {tuple(logits.shape)}"
-            value, error = call_learner(what, top_k_fn, logits.clone(), k)
-            if error is not None:
-                return error
-            expected = top_k_filter(logits, k)
-            fallback = "keep every logit >= the k-th largest value (ties included), set the others to -inf"
-            results.append(_compare_filter(what, value, expected, _top_k_slips(logits, k), fallback))
-    return combine("check_top_k", results)
+    cases = (
+        Case(
+            f"top-k with k={k} on logits of shape {tuple(logits.shape)}",
+            (logits.clone(), k),
+            top_k_filter(logits, k),
+            dict(
+                slips=_top_k_slips(logits, k),
+                fallback="keep every logit >= the k-th largest value (ties included), set the others to -inf",
+            ),
+        )
+        for logits in _test_logits()
+        for k in (1, 3, 5)
+    )
+    return run_cases("check_top_k", "top_k_fn", top_k_fn, cases, _judge_filter)
+
+
+def _judge_filter(case: Case, value: Any) -> CheckResult:
+    return _compare_filter(case.what, value, case.expected, case.data["slips"], case.data["fallback"])
 
 
 def _top_p_slips(logits: torch.Tensor, p: float) -> list[tuple[torch.Tensor, str]]:
@@ -163,18 +169,20 @@ def check_top_p(top_p_fn: Callable[[torch.Tensor, float], torch.Tensor]) -> Chec
     """``top_p_fn(logits, p)`` must keep the smallest most-likely set whose probability reaches p."""
     from ...generate import top_p_filter
 
-    require_callable(top_p_fn, "top_p_fn", "check_top_p")
-    results = []
-    for logits in _test_logits():
-        for p in (0.5, 0.9, 0.99):
-            what = f"top-p with p={p} on logits of shape {tuple(logits.shape)}"
-            value, error = call_learner(what, top_p_fn, logits.clone(), p)
-            if error is not None:
-                return error
-            expected = top_p_filter(logits, p)
-            fallback = "sort the probabilities descending, take the cumulative sum, keep tokens until it reaches p"
-            results.append(_compare_filter(what, value, expected, _top_p_slips(logits, p), fallback))
-    return combine("check_top_p", results)
+    cases = (
+        Case(
+            f"top-p with p={p} on logits of shape {tuple(logits.shape)}",
+            (logits.clone(), p),
+            top_p_filter(logits, p),
+            dict(
+                slips=_top_p_slips(logits, p),
+                fallback="sort the probabilities descending, take the cumulative sum, keep tokens until it reaches p",
+            ),
+        )
+        for logits in _test_logits()
+        for p in (0.5, 0.9, 0.99)
+    )
+    return run_cases("check_top_p", "top_p_fn", top_p_fn, cases, _judge_filter)
 
 
 def _lively_model():
