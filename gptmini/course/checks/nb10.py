@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from ._cases import Case, run_cases
 from ._report import (
     CheckResult,
     call_learner,
@@ -113,49 +114,42 @@ def check_token_f1(f1_fn: Callable[[str, str], float]) -> CheckResult:
     """``f1_fn(prediction, reference)`` must give SQuAD's token F1 (after normalising both strings)."""
     from ...metrics import token_f1
 
-    require_callable(f1_fn, "f1_fn", "check_token_f1")
-    cases = (
+    pairs = (
         ("The Tempest", "tempest"),
         ("Prospero, Duke of Milan", "the Duke of Milan"),
         ("a rose by any other name", "rose"),
         ("Verona", "Padua"),
         ("to be or not to be", "to be"),
     )
-    results = []
-    for prediction, reference in cases:
-        what = f"F1({prediction!r}, {reference!r})"
-        value, error = call_learner(what, f1_fn, prediction, reference)
-        if error is not None:
-            return error
-        expected = token_f1(prediction, reference)
-        hint = None
-        if isinstance(value, (int, float)) and value != expected and prediction.lower().startswith(("the", "a ")):
-            hint = "normalise first: lower-case, drop punctuation and the articles a/an/the"
-        results.append(compare_values(what, float(value) if isinstance(value, int) else value, expected, hint))
-    return combine("check_token_f1", results)
+    cases = (Case(f"F1({p!r}, {r!r})", (p, r), token_f1(p, r)) for p, r in pairs)
+    return run_cases("check_token_f1", "f1_fn", f1_fn, cases, _judge_f1)
+
+
+def _judge_f1(case: Case, value: Any) -> CheckResult:
+    prediction, hint = case.args[0], None
+    if isinstance(value, (int, float)) and value != case.expected and prediction.lower().startswith(("the", "a ")):
+        hint = "normalise first: lower-case, drop punctuation and the articles a/an/the"
+    return compare_values(case.what, float(value) if isinstance(value, int) else value, case.expected, hint)
 
 
 def check_training_flops(flops_fn: Callable[[float, float], float]) -> CheckResult:
     """``flops_fn(n_params, n_tokens)`` must give the usual training-compute estimate ≈ 6·N·D (gptmini.sizes.flops)."""
     from ...sizes import flops
 
-    require_callable(flops_fn, "flops_fn", "check_training_flops")
-    results = []
-    for n, d, name in ((124e6, 10e9, "GPT-2 small on 10B tokens"), (175e9, 300e9, "GPT-3 on 300B tokens")):
-        what = f"training FLOPs of {name}"
-        value, error = call_learner(what, flops_fn, n, d)
-        if error is not None:
-            return error
-        expected = flops(n, d)
-        hint = None
-        try:
-            v = float(value)
-            if math.isclose(v, 2 * n * d, rel_tol=1e-6):
-                hint = "2·N·D is the forward pass only; the backward pass costs about twice that again"
-        except (TypeError, ValueError):
-            pass
-        results.append(compare_values(what, float(value) if isinstance(value, int) else value, expected, hint))
-    return combine("check_training_flops", results)
+    runs = ((124e6, 10e9, "GPT-2 small on 10B tokens"), (175e9, 300e9, "GPT-3 on 300B tokens"))
+    cases = (Case(f"training FLOPs of {name}", (n, d), flops(n, d)) for n, d, name in runs)
+    return run_cases("check_training_flops", "flops_fn", flops_fn, cases, _judge_flops)
+
+
+def _judge_flops(case: Case, value: Any) -> CheckResult:
+    (n, d), hint = case.args, None
+    try:
+        v = float(value)
+        if math.isclose(v, 2 * n * d, rel_tol=1e-6):
+            hint = "2·N·D is the forward pass only; the backward pass costs about twice that again"
+    except (TypeError, ValueError):
+        pass
+    return compare_values(case.what, float(value) if isinstance(value, int) else value, case.expected, hint)
 
 
 def _continuation_logprob(model, context_ids: list[int], continuation_ids: list[int]) -> float:
