@@ -7,10 +7,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from ._report import (
-    CheckResult,
-    failed,
-)
+from ._report import CheckResult, failed
 
 
 def first(value: Any) -> Any:

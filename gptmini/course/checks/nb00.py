@@ -9,15 +9,7 @@ from typing import Any
 import torch
 
 from ...config import GPTConfig
-from ._report import (
-    CheckResult,
-    call_learner,
-    combine,
-    compare_tensors,
-    failed,
-    passed,
-    require_callable,
-)
+from ._report import CheckResult, call_learner, combine, compare_tensors, failed, passed, require_callable
 
 __all__ = ["approx_params", "next_token_probs", "check_approx_params", "check_next_token_probs"]
 

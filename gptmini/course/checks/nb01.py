@@ -32,7 +32,6 @@ __all__ = [
 ]
 
 
-# ============================================================================ notebook 01: text to tokens
 def check_char_tokenizer(
     encode: Callable[[str], list[int]], decode: Callable[[list[int]], str], text: str
 ) -> CheckResult:

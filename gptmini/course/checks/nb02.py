@@ -26,7 +26,6 @@ from ._report import (
 __all__ = ["check_counted_bigram", "check_embedding", "check_lm_loss"]
 
 
-# ============================================================================ notebook 02: embeddings
 def check_embedding(embed: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]) -> CheckResult:
     """``embed(idx, We, Wp)`` -> h0 = U·We + Wp, for idx (B, T): the input gptmini's first block sees.
 

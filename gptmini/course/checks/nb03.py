@@ -32,7 +32,6 @@ def _positions(indices: Sequence[int]) -> str:
     return shown + (", ..." if len(indices) > 6 else "")
 
 
-# ============================================================================ notebook 03: masked self-attention
 def check_softmax(softmax: Callable[[torch.Tensor], torch.Tensor]) -> CheckResult:
     """``softmax(x)`` over the last dimension, numerically safe: large scores and -inf (masked) entries included."""
     require_callable(softmax, "softmax", "check_softmax")

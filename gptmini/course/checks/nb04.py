@@ -14,19 +14,11 @@ from ...config import GPTConfig
 from ...model import MLP, Block, CausalSelfAttention
 from ...utils import eval_mode
 from ._common import close, first, load_state, seeded
-from ._report import (
-    CheckResult,
-    call_learner,
-    combine,
-    compare_tensors,
-    compare_values,
-    require_callable,
-)
+from ._report import CheckResult, call_learner, combine, compare_tensors, compare_values, require_callable
 
 __all__ = ["check_split_heads", "check_multihead", "check_mlp", "check_block", "check_block_params"]
 
 
-# ============================================================================ notebook 04: heads and the block
 def check_split_heads(
     split: Callable[[torch.Tensor, int], torch.Tensor], merge: Callable[[torch.Tensor], torch.Tensor] | None = None
 ) -> CheckResult:

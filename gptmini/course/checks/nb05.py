@@ -29,7 +29,6 @@ from ._report import (
 __all__ = ["check_gpt", "check_gpt_loss", "check_gpt1_forward", "check_lr_schedule", "check_train_step"]
 
 
-# ============================================================================ notebook 05: GPT-1
 def check_gpt(mine: nn.Module, config: GPTConfig) -> CheckResult:
     """Your assembled GPT against ``gptmini.GPT(config)`` with the same weights: logits, loss and weight tying.
 

@@ -7,16 +7,7 @@ from typing import Any
 
 import torch
 
-from ._report import (
-    CheckResult,
-    call_learner,
-    combine,
-    compare_values,
-    failed,
-    not_yet,
-    passed,
-    require_callable,
-)
+from ._report import CheckResult, call_learner, combine, compare_values, failed, not_yet, passed, require_callable
 
 __all__ = ["check_bpe_merges", "check_bpe_encode", "check_gpt2_split", "check_merge_pair"]
 

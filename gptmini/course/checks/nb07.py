@@ -10,15 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from ._cases import Case, run_cases
-from ._report import (
-    CheckResult,
-    call_learner,
-    combine,
-    compare_tensors,
-    compare_values,
-    failed,
-    require_callable,
-)
+from ._report import CheckResult, call_learner, combine, compare_tensors, compare_values, failed, require_callable
 
 __all__ = [
     "check_classification_transform",

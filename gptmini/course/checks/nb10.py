@@ -9,15 +9,7 @@ from typing import Any
 import torch
 
 from ._cases import Case, run_cases
-from ._report import (
-    CheckResult,
-    call_learner,
-    combine,
-    compare_values,
-    failed,
-    passed,
-    require_callable,
-)
+from ._report import CheckResult, call_learner, combine, compare_values, failed, passed, require_callable
 
 __all__ = ["check_continuation_logprob", "check_token_f1", "check_training_flops", "check_bloom_filter"]
 

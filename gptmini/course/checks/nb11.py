@@ -8,15 +8,7 @@ from typing import Any
 import torch
 
 from ...model import GPT
-from ._report import (
-    CheckResult,
-    call_learner,
-    combine,
-    compare_tensors,
-    compare_values,
-    failed,
-    require_callable,
-)
+from ._report import CheckResult, call_learner, combine, compare_tensors, compare_values, failed, require_callable
 
 __all__ = ["check_previous_token_score", "check_induction_score", "check_zero_head", "check_unembed"]
 
