@@ -42,50 +42,53 @@ def check_classification_transform(transform_fn: Callable[..., Any]) -> CheckRes
     """
     from ...finetune import SpecialTokens, classification_input
 
-    require_callable(transform_fn, "transform_fn", "check_classification_transform")
-    results = []
-    for text_ids, base in (([5, 6, 7], 100), ([42], 7), (list(range(10, 30)), 64)):
-        special = SpecialTokens.for_vocab(base)
-        what = f"classification input for {text_ids[:4]}{'...' if len(text_ids) > 4 else ''}"
-        value, error = call_learner(what, transform_fn, list(text_ids), special)
-        if error is not None:
-            return error
-        got = _ids_of(value)
-        expected = classification_input(text_ids, special).ids
-        hint = None
-        if isinstance(got, list) and got != expected:
-            if got[:1] != [special.start]:
-                hint = "begin with the start token special.start (<s>)"
-            elif got[-1:] != [special.extract]:
-                hint = "end with special.extract (<e>): the classifier reads the final hidden state there"
-            elif special.delimiter in got:
-                hint = "a single text needs no delimiter $: <s> text <e>"
-        results.append(compare_values(what, got, expected, hint))
-    return combine("check_classification_transform", results)
+    def cases() -> Iterator[Case]:
+        for text_ids, base in (([5, 6, 7], 100), ([42], 7), (list(range(10, 30)), 64)):
+            special = SpecialTokens.for_vocab(base)
+            what = f"classification input for {text_ids[:4]}{'...' if len(text_ids) > 4 else ''}"
+            expected = classification_input(text_ids, special).ids
+            yield Case(what, (list(text_ids), special), expected, dict(special=special))
+
+    return run_cases("check_classification_transform", "transform_fn", transform_fn, cases(), _judge_classification)
+
+
+def _judge_classification(case: Case, value: Any) -> CheckResult:
+    got, special, hint = _ids_of(value), case.data["special"], None
+    if isinstance(got, list) and got != case.expected:
+        if got[:1] != [special.start]:
+            hint = "begin with the start token special.start (<s>)"
+        elif got[-1:] != [special.extract]:
+            hint = "end with special.extract (<e>): the classifier reads the final hidden state there"
+        elif special.delimiter in got:
+            hint = "a single text needs no delimiter $: <s> text <e>"
+    return compare_values(case.what, got, case.expected, hint)
 
 
 def check_entailment_transform(transform_fn: Callable[..., Any]) -> CheckResult:
     """``transform_fn(premise_ids, hypothesis_ids, special)`` -> ``<s> premise $ hypothesis <e>`` as ids."""
     from ...finetune import SpecialTokens, entailment_input
 
-    require_callable(transform_fn, "transform_fn", "check_entailment_transform")
     special = SpecialTokens.for_vocab(100)
-    results = []
-    for premise, hypothesis in (([5, 6], [7, 8, 9]), ([11], [12]), ([1, 2, 3, 4], [5])):
-        what = f"entailment input for {premise} / {hypothesis}"
-        value, error = call_learner(what, transform_fn, list(premise), list(hypothesis), special)
-        if error is not None:
-            return error
-        got = _ids_of(value)
-        expected = entailment_input(premise, hypothesis, special).ids
-        hint = None
-        if isinstance(got, list) and got != expected:
-            if special.delimiter not in got:
-                hint = "put the delimiter token special.delimiter ($) between premise and hypothesis"
-            elif got.index(special.delimiter) != len(premise) + 1:
-                hint = "the premise comes first, then $, then the hypothesis"
-        results.append(compare_values(what, got, expected, hint))
-    return combine("check_entailment_transform", results)
+    cases = (
+        Case(
+            f"entailment input for {premise} / {hypothesis}",
+            (list(premise), list(hypothesis), special),
+            entailment_input(premise, hypothesis, special).ids,
+            dict(special=special, premise=premise),
+        )
+        for premise, hypothesis in (([5, 6], [7, 8, 9]), ([11], [12]), ([1, 2, 3, 4], [5]))
+    )
+    return run_cases("check_entailment_transform", "transform_fn", transform_fn, cases, _judge_entailment)
+
+
+def _judge_entailment(case: Case, value: Any) -> CheckResult:
+    got, special, hint = _ids_of(value), case.data["special"], None
+    if isinstance(got, list) and got != case.expected:
+        if special.delimiter not in got:
+            hint = "put the delimiter token special.delimiter ($) between premise and hypothesis"
+        elif got.index(special.delimiter) != len(case.data["premise"]) + 1:
+            hint = "the premise comes first, then $, then the hypothesis"
+    return compare_values(case.what, got, case.expected, hint)
 
 
 def check_l3_loss(l3_fn: Callable[..., Any]) -> CheckResult:
