@@ -76,7 +76,7 @@ def read_config(directory: Path) -> LoadSpec:
 
 
 # ---------------------------------------------------------------- the safetensors header
-def _our_key(key: str) -> str | None:
+def our_key(key: str) -> str | None:
     """Map a checkpoint key to ours (``transformer.h.0...``, or ``lm_head.weight``); None for keys to skip."""
     if key == HEAD or key == "transformer." + HEAD:
         return HEAD
@@ -103,7 +103,7 @@ def read_header(weights: Path) -> dict[str, tuple[str, tuple[int, ...], str]]:
     try:
         with safe_open(str(weights), framework="pt") as f:
             for key in f.keys():
-                ours = _our_key(key)
+                ours = our_key(key)
                 if ours is None:
                     continue
                 if ours in header:

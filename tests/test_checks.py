@@ -10,26 +10,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from gptmini import GPT, GPTConfig
-from gptmini.checks import (
-    CheckResult,
-    check_attention,
-    check_batch,
-    check_block,
-    check_causal_mask,
-    check_char_tokenizer,
-    check_embedding,
-    check_gpt,
-    check_gpt_loss,
-    check_lm_loss,
-    check_mlp,
-    check_multihead,
-    check_pairs,
-    check_softmax,
-    check_split_heads,
-    check_window_mask,
-    compare_tensors,
-    compare_values,
-)
+from gptmini.course.checks import CheckResult, compare_tensors, compare_values
+from gptmini.course.checks.nb01 import check_batch, check_char_tokenizer, check_pairs
+from gptmini.course.checks.nb02 import check_embedding, check_lm_loss
+from gptmini.course.checks.nb03 import check_attention, check_causal_mask, check_softmax, check_window_mask
+from gptmini.course.checks.nb04 import check_block, check_mlp, check_multihead, check_split_heads
+from gptmini.course.checks.nb05 import check_gpt, check_gpt_loss
 from gptmini.data import get_batch
 from gptmini.model import MLP, Block, CausalSelfAttention, causal_mask
 from gptmini.tokenizers import CharTokenizer

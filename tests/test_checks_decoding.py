@@ -8,17 +8,17 @@ import pytest
 import torch
 
 from gptmini import GPT, GPTConfig
-from gptmini.checks import (
+from gptmini.course.checks import package_version
+from gptmini.course.checks._report import CheckResult
+from gptmini.course.checks.nb09 import (
     attend_with_cache,
     check_attend_with_cache,
     check_from_hf_layout,
     check_top_k,
     check_top_p,
     from_hf_layout,
-    package_version,
     to_hf_layout,
 )
-from gptmini.checks._report import CheckResult
 
 CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
 INF = float("-inf")
@@ -202,7 +202,7 @@ def test_top_k_and_top_p_pass_right_answers():
 
 
 def test_the_package_greedy_decode_passes_its_check(model):
-    from gptmini.checks import check_greedy_decode
+    from gptmini.course.checks.nb09 import check_greedy_decode
 
     assert check_greedy_decode(package_version("greedy_decode"), model, [1, 2, 3], steps=5)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gptmini.checks import check_choice_softmax, check_classifier_head, check_similarity_sum, package_version
+from gptmini.course.checks import package_version
+from gptmini.course.checks.nb07 import check_choice_softmax, check_classifier_head, check_similarity_sum
 from gptmini.finetune import GPT1Classifier
 from gptmini.model import GPT, GPTConfig
 

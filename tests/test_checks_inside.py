@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from gptmini import GPT, GPTConfig
-from gptmini.checks import check_induction_score, check_previous_token_score, check_unembed, check_zero_head
+from gptmini.course.checks.nb11 import check_induction_score, check_previous_token_score, check_unembed, check_zero_head
 from gptmini.inspect import (
     ablate,
     induction_score,

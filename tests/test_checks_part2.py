@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections import Counter
 
+import pytest
 import regex
 import torch
 import torch.nn.functional as F
 
-from gptmini.checks import part2
+from gptmini.course.checks import nb09
+from gptmini.course.checks.nb06 import check_bpe_encode, check_bpe_merges, check_gpt2_split
+from gptmini.course.checks.nb07 import check_classification_transform, check_entailment_transform, check_l3_loss
+from gptmini.course.checks.nb08 import check_pre_ln_block, check_residual_init
+from gptmini.course.checks.nb09 import (
+    check_decoding_limit,
+    check_greedy_decode,
+    check_temperature,
+    check_top_k,
+    check_top_p,
+)
+from gptmini.course.checks.nb10 import check_continuation_logprob, check_token_f1, check_training_flops
 from gptmini.tokenizers import GPT2_PATTERN
+
+NOTEBOOK_MODULES = [importlib.import_module(f"gptmini.course.checks.nb{i:02d}") for i in range(12)]
 
 
 def run(check, *args, capsys=None):
@@ -45,22 +60,22 @@ def learner_bpe(text, num_merges, tie_break=True, recount=True):
 
 
 def test_bpe_merges_pass_and_tie_break_failure(capsys):
-    assert part2.check_bpe_merges(learner_bpe)
+    assert check_bpe_merges(learner_bpe)
     out = capsys.readouterr().out
     assert "✅" in out and "❌" not in out
 
-    result = part2.check_bpe_merges(lambda t, n: learner_bpe(t, n, tie_break=False))
+    result = check_bpe_merges(lambda t, n: learner_bpe(t, n, tie_break=False))
     out = capsys.readouterr().out
     assert not result
     assert "tied" in out and "smaller pair" in out
 
 
 def test_bpe_merges_wrong_shape_and_exception(capsys):
-    assert not part2.check_bpe_merges(lambda t, n: "nope")
+    assert not check_bpe_merges(lambda t, n: "nope")
     assert "list of ((a, b), new_id, count)" in capsys.readouterr().out
-    assert not part2.check_bpe_merges(lambda t, n: 1 / 0)
+    assert not check_bpe_merges(lambda t, n: 1 / 0)
     assert "ZeroDivisionError" in capsys.readouterr().out
-    assert not part2.check_bpe_merges(lambda t, n: learner_bpe(t, n - 1))
+    assert not check_bpe_merges(lambda t, n: learner_bpe(t, n - 1))
     assert "merges, expected" in capsys.readouterr().out
 
 
@@ -88,38 +103,38 @@ def learner_encode(text, merges, order_by_rank=True):
 
 
 def test_bpe_encode(capsys):
-    assert part2.check_bpe_encode(learner_encode)
+    assert check_bpe_encode(learner_encode)
     capsys.readouterr()
-    assert not part2.check_bpe_encode(lambda t, m: learner_encode(t, m, order_by_rank=False))
+    assert not check_bpe_encode(lambda t, m: learner_encode(t, m, order_by_rank=False))
     assert "earliest-learned merge" in capsys.readouterr().out
-    assert not part2.check_bpe_encode(lambda t, m: list(t.encode("utf-8")))  # no merges at all
+    assert not check_bpe_encode(lambda t, m: list(t.encode("utf-8")))  # no merges at all
     capsys.readouterr()
 
 
 def test_gpt2_split(capsys):
-    assert part2.check_gpt2_split(lambda t: regex.findall(GPT2_PATTERN, t))
+    assert check_gpt2_split(lambda t: regex.findall(GPT2_PATTERN, t))
     capsys.readouterr()
-    assert not part2.check_gpt2_split(str.split)
+    assert not check_gpt2_split(str.split)
     assert "join back" in capsys.readouterr().out
-    assert not part2.check_gpt2_split(lambda t: regex.findall(r"\S+\s*|\s+", t))
+    assert not check_gpt2_split(lambda t: regex.findall(r"\S+\s*|\s+", t))
     out = capsys.readouterr().out
     assert "❌" in out
 
 
 # ------------------------------------------------------------------------------------ fine-tuning
 def test_classification_transform(capsys):
-    assert part2.check_classification_transform(lambda ids, sp: [sp.start, *ids, sp.extract])
+    assert check_classification_transform(lambda ids, sp: [sp.start, *ids, sp.extract])
     capsys.readouterr()
-    assert not part2.check_classification_transform(lambda ids, sp: [*ids, sp.extract])
+    assert not check_classification_transform(lambda ids, sp: [*ids, sp.extract])
     assert "start token" in capsys.readouterr().out
-    assert not part2.check_classification_transform(lambda ids, sp: [sp.start, *ids])
+    assert not check_classification_transform(lambda ids, sp: [sp.start, *ids])
     assert "extract" in capsys.readouterr().out
 
 
 def test_entailment_transform(capsys):
-    assert part2.check_entailment_transform(lambda p, h, sp: [sp.start, *p, sp.delimiter, *h, sp.extract])
+    assert check_entailment_transform(lambda p, h, sp: [sp.start, *p, sp.delimiter, *h, sp.extract])
     capsys.readouterr()
-    assert not part2.check_entailment_transform(lambda p, h, sp: [sp.start, *p, *h, sp.extract])
+    assert not check_entailment_transform(lambda p, h, sp: [sp.start, *p, *h, sp.extract])
     assert "delimiter" in capsys.readouterr().out
 
 
@@ -130,9 +145,9 @@ def test_l3_loss(capsys):
     def swapped(logits, labels, lm_loss, lam):
         return lm_loss + lam * F.cross_entropy(logits, labels)
 
-    assert part2.check_l3_loss(right)
+    assert check_l3_loss(right)
     capsys.readouterr()
-    assert not part2.check_l3_loss(swapped)
+    assert not check_l3_loss(swapped)
     assert "auxiliary" in capsys.readouterr().out
 
 
@@ -146,16 +161,16 @@ def test_pre_ln_block(capsys):
         x = block.ln_1(x + block.attn(x))
         return block.ln_2(x + block.mlp(x))
 
-    assert part2.check_pre_ln_block(pre)
+    assert check_pre_ln_block(pre)
     capsys.readouterr()
-    assert not part2.check_pre_ln_block(post)
+    assert not check_pre_ln_block(post)
     assert "post-LN" in capsys.readouterr().out
 
 
 def test_residual_init(capsys):
-    assert part2.check_residual_init(lambda n: 0.02 / math.sqrt(2 * n))
+    assert check_residual_init(lambda n: 0.02 / math.sqrt(2 * n))
     assert "fresh 12-layer" in capsys.readouterr().out
-    assert not part2.check_residual_init(lambda n: 0.02 / math.sqrt(n))
+    assert not check_residual_init(lambda n: 0.02 / math.sqrt(n))
     assert "two" in capsys.readouterr().out
 
 
@@ -177,16 +192,16 @@ def my_top_p(logits, p, drop_crossing=False):
 
 
 def test_temperature(capsys):
-    assert part2.check_temperature(lambda logits, t: logits / t)
+    assert check_temperature(lambda logits, t: logits / t)
     capsys.readouterr()
-    assert not part2.check_temperature(lambda logits, t: logits * t)
+    assert not check_temperature(lambda logits, t: logits * t)
     assert "divide" in capsys.readouterr().out
 
 
 def test_top_k(capsys):
-    assert part2.check_top_k(my_top_k)
+    assert check_top_k(my_top_k)
     capsys.readouterr()
-    assert not part2.check_top_k(lambda logits, k: my_top_k(logits, k + 1))
+    assert not check_top_k(lambda logits, k: my_top_k(logits, k + 1))
     assert "keeps" in capsys.readouterr().out
     # strict ">" drops ties at the k-th value, and k-1 tokens remain
     wrong = (
@@ -194,14 +209,14 @@ def test_top_k(capsys):
             logits > torch.topk(logits, k).values[..., -1:], logits, torch.tensor(float("-inf"))
         )
     )
-    assert not part2.check_top_k(wrong)
+    assert not check_top_k(wrong)
     assert "k-th largest" in capsys.readouterr().out
 
 
 def test_top_p(capsys):
-    assert part2.check_top_p(my_top_p)
+    assert check_top_p(my_top_p)
     capsys.readouterr()
-    assert not part2.check_top_p(lambda logits, p: my_top_p(logits, p, drop_crossing=True))
+    assert not check_top_p(lambda logits, p: my_top_p(logits, p, drop_crossing=True))
     out = capsys.readouterr().out
     assert "past p" in out
 
@@ -221,11 +236,11 @@ def test_greedy_decode(capsys, tiny_model):
             ids.append(int(model.lm_head(x[:, -1]).argmax()))
         return ids
 
-    assert part2.check_greedy_decode(greedy, tiny_model, [1, 2, 3])
+    assert check_greedy_decode(greedy, tiny_model, [1, 2, 3])
     capsys.readouterr()
-    assert not part2.check_greedy_decode(lambda m, ids, n: greedy(m, ids, n)[len(ids) :], tiny_model, [1, 2, 3])
+    assert not check_greedy_decode(lambda m, ids, n: greedy(m, ids, n)[len(ids) :], tiny_model, [1, 2, 3])
     assert "only the new tokens" in capsys.readouterr().out
-    assert not part2.check_greedy_decode(stale_cache)
+    assert not check_greedy_decode(stale_cache)
     assert "feed the new token back" in capsys.readouterr().out
 
 
@@ -246,9 +261,9 @@ def test_continuation_logprob(capsys, tiny_model):
         logp = logits[0].log_softmax(-1)
         return sum(float(logp[len(context) + j - 2, tok]) for j, tok in enumerate(continuation))
 
-    assert part2.check_continuation_logprob(right, tiny_model)
+    assert check_continuation_logprob(right, tiny_model)
     capsys.readouterr()
-    assert not part2.check_continuation_logprob(off_by_one, tiny_model)
+    assert not check_continuation_logprob(off_by_one, tiny_model)
     assert "one position" in capsys.readouterr().out
 
 
@@ -268,16 +283,16 @@ def test_token_f1(capsys):
         common = sum((Counter(p) & Counter(r)).values())
         return 0.0 if common == 0 else 2 * common / (len(p) + len(r))
 
-    assert part2.check_token_f1(f1)
+    assert check_token_f1(f1)
     capsys.readouterr()
-    assert not part2.check_token_f1(no_normalising)
+    assert not check_token_f1(no_normalising)
     assert "normalise" in capsys.readouterr().out
 
 
 def test_training_flops(capsys):
-    assert part2.check_training_flops(lambda n, d: 6 * n * d)
+    assert check_training_flops(lambda n, d: 6 * n * d)
     capsys.readouterr()
-    assert not part2.check_training_flops(lambda n, d: 2 * n * d)
+    assert not check_training_flops(lambda n, d: 2 * n * d)
     assert "backward" in capsys.readouterr().out
 
 
@@ -285,12 +300,13 @@ def test_misuse_raises():
     import pytest
 
     with pytest.raises(TypeError, match="function"):
-        part2.check_top_k("not a function")
+        check_top_k("not a function")
 
 
-def test_every_check_is_exported():
-    names = [n for n in dir(part2) if n.startswith("check_")]
-    assert sorted(names) == sorted(part2.__all__)
+@pytest.mark.parametrize("module", NOTEBOOK_MODULES, ids=lambda m: m.__name__.rsplit(".", 1)[1])
+def test_every_check_is_exported(module):
+    names = [n for n in dir(module) if n.startswith("check_")]
+    assert sorted(names) == sorted(n for n in module.__all__ if n.startswith("check_"))
 
 
 def test_pre_ln_check_does_not_depend_on_callers_seed(capsys):
@@ -300,7 +316,7 @@ def test_pre_ln_check_does_not_depend_on_callers_seed(capsys):
 
     for seed in (1, 123):
         torch.manual_seed(seed)
-        assert part2.check_pre_ln_block(pre)
+        assert check_pre_ln_block(pre)
 
 
 # ------------------------------------------------------------------------------------------- decoding limit
@@ -309,7 +325,7 @@ def limit_right(bandwidth, model):
 
 
 def test_decoding_limit_passes_the_right_answer(capsys):
-    assert part2.check_decoding_limit(limit_right)
+    assert check_decoding_limit(limit_right)
     assert "GPT-2 small, float32, 19 GB/s matches gptmini (38.2 tokens/s)" in capsys.readouterr().out
     no_positions = lambda bw, m: (
         bw
@@ -318,10 +334,10 @@ def test_decoding_limit_passes_the_right_answer(capsys):
             p.numel() * p.element_size() for n, p in m.named_parameters() if "wpe" not in n
         )
     )
-    assert part2.check_decoding_limit(no_positions)
+    assert check_decoding_limit(no_positions)
     torch.manual_seed(0)
-    small = part2._lively_model()
-    assert part2.check_decoding_limit(limit_right, model=small)
+    small = nb09._lively_model()
+    assert check_decoding_limit(limit_right, model=small)
 
 
 def test_decoding_limit_names_the_usual_mistakes(capsys):
@@ -340,11 +356,11 @@ def test_decoding_limit_names_the_usual_mistakes(capsys):
         "multiply by 1e9": lambda bw, m: bw / sum(p.numel() * p.element_size() for p in m.parameters()),
     }
     for hint, fn in mistakes.items():
-        assert not part2.check_decoding_limit(fn), hint
+        assert not check_decoding_limit(fn), hint
         assert hint in capsys.readouterr().out
 
 
 def test_decoding_limit_survives_a_broken_answer(capsys):
-    assert not part2.check_decoding_limit(lambda bw, m: None)
-    assert not part2.check_decoding_limit(lambda bw, m: 1 / 0)
+    assert not check_decoding_limit(lambda bw, m: None)
+    assert not check_decoding_limit(lambda bw, m: 1 / 0)
     assert "ZeroDivisionError" in capsys.readouterr().out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from gptmini.checks import check_induction_score, check_previous_token_score
+from gptmini.course.checks.nb11 import check_induction_score, check_previous_token_score
 
 
 def prev_right(p):

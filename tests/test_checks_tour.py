@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from gptmini import GPT, GPTConfig
-from gptmini.checks import check_approx_params, check_next_token_probs, package_version
+from gptmini.course.checks import package_version
+from gptmini.course.checks.nb00 import check_approx_params, check_next_token_probs
 from gptmini.sizes import count_params
 
 

@@ -6,10 +6,10 @@ import pytest
 import torch
 import torch.nn as nn
 
-from gptmini.checks import check_lr_schedule, check_train_step, package_version
-from gptmini.checks.training import _SCHEDULE_MISTAKES, _schedule
 from gptmini.config import GPTConfig
 from gptmini.course.ablation_ladder import LADDER_RUNGS, LadderModel, build_rung
+from gptmini.course.checks import package_version
+from gptmini.course.checks.nb05 import _SCHEDULE_MISTAKES, _schedule, check_lr_schedule, check_train_step
 from gptmini.train import TrainConfig, Trainer, train_step
 
 
@@ -168,7 +168,7 @@ def test_an_unknown_rung_is_named():
 
 
 def test_the_package_gpt1_module_passes_check_gpt_and_a_stub_is_not_yet():
-    from gptmini.checks import check_gpt
+    from gptmini.course.checks.nb05 import check_gpt
     from gptmini.model import GPT
 
     config = GPTConfig(vocab_size=13, block_size=8, n_layer=1, n_head=2, n_embd=8, dropout=0.0, norm="post")
@@ -205,7 +205,7 @@ def _gpt1(mistake: str):
     "mistake, named", [("no positions", "position"), ("softmax", "probabilities"), ("sum", "sum over all")]
 )
 def test_check_gpt1_forward_names_typical_mistakes(mistake, named):
-    from gptmini.checks import check_gpt1_forward
+    from gptmini.course.checks.nb05 import check_gpt1_forward
 
     config = GPTConfig(vocab_size=13, block_size=8, n_layer=1, n_head=2, n_embd=8, dropout=0.0, norm="post")
     assert check_gpt1_forward(_gpt1("")(config), config)
@@ -215,7 +215,7 @@ def test_check_gpt1_forward_names_typical_mistakes(mistake, named):
 
 
 def test_check_gpt1_forward_says_not_yet_once_for_a_stub(capsys):
-    from gptmini.checks import check_gpt1_forward
+    from gptmini.course.checks.nb05 import check_gpt1_forward
     from gptmini.model import GPT
 
     class Stub(GPT):

@@ -18,24 +18,17 @@ import pytest
 import torch
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from gptmini.checks import (
-    check_block,
-    check_block_params,
-    check_bloom_filter,
-    check_counted_bigram,
-    check_embedding_params,
-    check_follower,
-    check_get_batch,
-    check_gpt2_split,
-    check_lower_vocab_size,
-    check_merge_pair,
-    check_multihead,
-    check_softmax,
-    package_version,
-)
-from gptmini.checks._report import CheckResult
 from gptmini.config import GPTConfig
 from gptmini.course import editions
+from gptmini.course.checks import package_version
+from gptmini.course.checks._report import CheckResult
+from gptmini.course.checks.nb01 import check_follower, check_get_batch, check_lower_vocab_size
+from gptmini.course.checks.nb02 import check_counted_bigram
+from gptmini.course.checks.nb03 import check_softmax
+from gptmini.course.checks.nb04 import check_block, check_block_params, check_multihead
+from gptmini.course.checks.nb06 import check_gpt2_split, check_merge_pair
+from gptmini.course.checks.nb08 import check_embedding_params
+from gptmini.course.checks.nb10 import check_bloom_filter
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -301,7 +294,9 @@ def test_the_converted_notebooks_carry_markers_and_no_details():
 
 
 def test_not_yet_is_one_falsy_line_and_wins_over_a_combined_verdict(capsys):
-    from gptmini.checks import check_residual_init, check_top_k, combine, not_yet, passed
+    from gptmini.course.checks import combine, not_yet, passed
+    from gptmini.course.checks.nb08 import check_residual_init
+    from gptmini.course.checks.nb09 import check_top_k
 
     result = check_residual_init(lambda n_layer: None)  # a stub that returns nothing
     assert not result and result.pending

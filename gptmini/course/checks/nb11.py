@@ -1,11 +1,4 @@
-"""Check helpers for notebook 11: two head scores, a head-ablating hook, one logit-lens step.
-
-The learner writes each score for one head's (T, T) attention pattern; the check compares it with
-:mod:`gptmini.inspect.scores` on patterns where the usual slips give different numbers (the main diagonal
-instead of the one below it, counting query 0, the duplicate token instead of the one after it, the whole
-sequence instead of its second copy) and names the slip when the answer matches one. The ablation and lens
-checks compare with :func:`gptmini.inspect.zero_head` and :func:`gptmini.inspect.unembed` the same way.
-"""
+"""Notebook 11 (inside the model): the checks of its exercises and the package's versions of them."""
 
 from __future__ import annotations
 
@@ -14,16 +7,8 @@ from typing import Any
 
 import torch
 
-from ._report import (
-    CheckResult,
-    call_answer,
-    call_learner,
-    combine,
-    compare_tensors,
-    compare_values,
-    failed,
-    require_callable,
-)
+from ...model import GPT
+from ._report import CheckResult, call_learner, combine, compare_tensors, compare_values, failed, require_callable
 
 __all__ = ["check_previous_token_score", "check_induction_score", "check_zero_head", "check_unembed"]
 
@@ -60,13 +45,13 @@ def _diagnose(got: Any, slips: dict[str, float]) -> str | None:
 
 def check_previous_token_score(score_fn: Callable[[torch.Tensor], Any]) -> CheckResult:
     """``score_fn(pattern)`` for a (T, T) pattern: the mean weight on key i - 1 over queries i = 1..T-1."""
-    from ..inspect.scores import previous_token_score
+    from ...inspect.scores import previous_token_score
 
     require_callable(score_fn, "score_fn", "check_previous_token_score")
     results = []
     for what, pattern in _test_patterns(10):
         name = f"previous-token score of {what}"
-        value, error = call_learner(name, score_fn, pattern.clone())
+        value, error = call_learner(name, score_fn, pattern.clone(), may_return_none=True)
         if error is not None:
             return error
         got, expected = _as_float(value), float(previous_token_score(pattern))
@@ -89,14 +74,14 @@ def check_previous_token_score(score_fn: Callable[[torch.Tensor], Any]) -> Check
 def check_induction_score(score_fn: Callable[[torch.Tensor, int], Any]) -> CheckResult:
     """``score_fn(pattern, n)`` for a (2n, 2n) pattern of n tokens repeated twice: mean weight from each query
     i of the second copy (i = n..2n-1) on key i - n + 1, the token after the earlier occurrence."""
-    from ..inspect.scores import induction_score
+    from ...inspect.scores import induction_score
 
     require_callable(score_fn, "score_fn", "check_induction_score")
     results = []
     n = 6
     for what, pattern in _test_patterns(2 * n, seed=1):
         name = f"induction score of {what} (n = {n})"
-        value, error = call_learner(name, score_fn, pattern.clone(), n)
+        value, error = call_learner(name, score_fn, pattern.clone(), n, may_return_none=True)
         if error is not None:
             return error
         got, expected = _as_float(value), float(induction_score(pattern, n))
@@ -124,7 +109,9 @@ def check_induction_score(score_fn: Callable[[torch.Tensor, int], Any]) -> Check
     sharp[:n, 0] = 1.0
     for i in range(n, 2 * n):
         sharp[i, i - n + 1] = 1.0
-    value, error = call_learner("induction score of a perfect induction head", score_fn, sharp.clone(), n)
+    value, error = call_learner(
+        "induction score of a perfect induction head", score_fn, sharp.clone(), n, may_return_none=True
+    )
     if error is not None:
         return error
     if _as_float(value) != 1.0 and not (isinstance(_as_float(value), float) and abs(_as_float(value) - 1) < 1e-6):
@@ -138,7 +125,7 @@ def _matches(got: Any, reference: torch.Tensor) -> bool:
 
 def check_zero_head(zero_fn: Callable[[torch.Tensor, int], Any]) -> CheckResult:
     """``zero_fn(z, head)`` for z (B, heads, T, head size): a copy of z with that head's output set to 0."""
-    from ..inspect.ablation import zero_head
+    from ...inspect.ablation import zero_head
 
     require_callable(zero_fn, "zero_fn", "check_zero_head")
     gen = torch.Generator().manual_seed(2)
@@ -147,7 +134,7 @@ def check_zero_head(zero_fn: Callable[[torch.Tensor, int], Any]) -> CheckResult:
     for head in (1, 3):
         name = f"zero_head(z, {head}) for z of shape (batch 2, heads 4, T 5, head size 6)"
         given = z.clone()
-        value, error = call_answer(name, zero_fn, given, head)
+        value, error = call_learner(name, zero_fn, given, head)
         if error is not None:
             return error
         expected = zero_head(z, head)
@@ -175,7 +162,7 @@ def check_zero_head(zero_fn: Callable[[torch.Tensor, int], Any]) -> CheckResult:
 
 
 def _lens_models() -> list[tuple[str, torch.nn.Module]]:
-    from ..model import GPT, GPTConfig
+    from ...model import GPTConfig
 
     out = []
     for norm in ("pre", "post"):
@@ -191,7 +178,7 @@ def _lens_models() -> list[tuple[str, torch.nn.Module]]:
 
 def check_unembed(unembed_fn: Callable[[Any, torch.Tensor], Any]) -> CheckResult:
     """``unembed_fn(model, resid)`` for resid (B, T, C): the logits the model would output from that stream."""
-    from ..inspect.lens import unembed
+    from ...inspect.lens import unembed
 
     require_callable(unembed_fn, "unembed_fn", "check_unembed")
     results = []
@@ -199,7 +186,7 @@ def check_unembed(unembed_fn: Callable[[Any, torch.Tensor], Any]) -> CheckResult
         resid = 3.0 * torch.randn(1, 5, model.config.n_embd, generator=torch.Generator().manual_seed(3))
         name = f"unembed(model, resid) on {what}"
         with torch.no_grad():
-            value, error = call_answer(name, unembed_fn, model, resid.clone())
+            value, error = call_learner(name, unembed_fn, model, resid.clone())
             if error is not None:
                 return error
             expected = unembed(model, resid)
@@ -214,3 +201,7 @@ def check_unembed(unembed_fn: Callable[[Any, torch.Tensor], Any]) -> CheckResult
             )
             results.append(compare_tensors(name, value, expected, hint=hint))
     return combine("check_unembed", results)
+
+
+# The package's version of each exercise, for a learner who is not there yet (see package_version).
+PACKAGE_VERSIONS: dict[str, Callable[..., Any]] = {}

@@ -27,7 +27,6 @@ __all__ = [
     "compare_values",
     "combine",
     "call_learner",
-    "call_answer",
     "require_callable",
 ]
 
@@ -260,14 +259,18 @@ def combine(what: str, results: Iterable[CheckResult], show: bool = True) -> Che
     return result.show() if show else result
 
 
-def call_learner(what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, CheckResult | None]:
+def call_learner(
+    what: str, fn: Callable[..., Any], *args: Any, may_return_none: bool = False, **kwargs: Any
+) -> tuple[Any, CheckResult | None]:
     """Run the learner's function; an exception becomes a failing result (with its last line), not a crash.
 
     Returns ``(value, None)`` on success and ``(None, failing result)`` when ``fn`` raised. A
-    NotImplementedError is a stub of the student edition: a "not yet" result, not a failure.
+    NotImplementedError is a stub of the student edition: a "not yet" result, not a failure, and so is a
+    ``None`` back (a forgotten ``return``), unless ``may_return_none`` (e.g. a method like ``add`` that
+    returns nothing, or a check that says itself what a ``None`` means).
     """
     try:
-        return fn(*args, **kwargs), None
+        value = fn(*args, **kwargs)
     except NotImplementedError:
         return None, not_yet(what, STUB_MESSAGE)
     except Exception as err:  # the learner's code may fail in any way; report it and keep the notebook alive
@@ -277,14 +280,9 @@ def call_learner(what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -
             last = frames[-1]
             where = f" (in {last.name}, line {last.lineno}: {(last.line or '').strip()[:80]})"
         return None, failed(what, f"raised {type(err).__name__}: {err}{where}")
-
-
-def call_answer(what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, CheckResult | None]:
-    """:func:`call_learner` for a function that must return an answer: ``None`` back is "not yet", too."""
-    value, error = call_learner(what, fn, *args, **kwargs)
-    if error is None and value is None:
+    if value is None and not may_return_none:
         return None, not_yet(what)
-    return value, error
+    return value, None
 
 
 def require_callable(value: Any, argument: str, check: str) -> None:

@@ -1,11 +1,4 @@
-"""Check helpers for notebook 00's two small exercises: a parameter count by formula, next-token probabilities.
-
-The parameter estimate passes within 1 % of :func:`gptmini.sizes.count_params` on GPT-1, GPT-2 small and
-GPT-2 XL (the formula leaves out biases and LayerNorms, which are tiny at that width); the usual slips (one
-block only, attention or MLP alone, the output layer counted twice, no embedding tables) are named. The
-probabilities must match a softmax over the last position's logits; the slips there are the first position,
-no softmax, a log-softmax and a softmax over positions.
-"""
+"""Notebook 00 (setup and a tour): the checks of its exercises and the package's versions of them."""
 
 from __future__ import annotations
 
@@ -15,10 +8,11 @@ from typing import Any
 
 import torch
 
-from ._report import CheckResult, call_answer, combine, compare_tensors, failed, passed, require_callable
-from .fallbacks import _VERSIONS
+from ...config import GPTConfig
+from ._report import CheckResult, call_learner, combine, compare_tensors, failed, passed, require_callable
 
-__all__ = ["check_approx_params", "check_next_token_probs"]
+__all__ = ["approx_params", "next_token_probs", "check_approx_params", "check_next_token_probs"]
+
 
 SIZE_TOLERANCE = 0.01  # the formula may be 1 % off the exact count
 
@@ -43,15 +37,14 @@ def _size_slips(cfg) -> dict[str, float]:
 
 def check_approx_params(approx_fn: Callable[[Any], Any]) -> CheckResult:
     """``approx_fn(cfg)``: about the parameter count of ``GPT(cfg)``, within 1 % for GPT-1, GPT-2 and GPT-2 XL."""
-    from ..config import GPTConfig
-    from ..sizes import count_params
+    from ...sizes import count_params
 
     require_callable(approx_fn, "approx_fn", "check_approx_params")
     results = []
     for name in ("gpt1", "gpt2", "gpt2-xl"):
         cfg = GPTConfig.preset(name)
         what = f"approx_params for {name}"
-        value, error = call_answer(what, approx_fn, cfg)
+        value, error = call_learner(what, approx_fn, cfg)
         if error is not None:
             return error
         if isinstance(value, torch.Tensor) and value.numel() == 1:
@@ -83,7 +76,7 @@ def check_next_token_probs(probs_fn: Callable[[torch.Tensor], Any]) -> CheckResu
     for t, v in ((5, 7), (3, 11)):  # T != V, so a wrong axis shows
         logits = 2.0 * torch.randn(1, t, v, generator=gen)
         what = f"next_token_probs for logits of shape (1, {t}, {v})"
-        value, error = call_answer(what, probs_fn, logits.clone())
+        value, error = call_learner(what, probs_fn, logits.clone())
         if error is not None:
             return error
         expected = next_token_probs(logits)
@@ -107,5 +100,8 @@ def check_next_token_probs(probs_fn: Callable[[torch.Tensor], Any]) -> CheckResu
     return combine("check_next_token_probs", results)
 
 
-# The package's versions, for the student edition to go on with (see gptmini.checks.fallbacks).
-_VERSIONS.update({"approx_params": lambda: approx_params, "next_token_probs": lambda: next_token_probs})
+# The package's version of each exercise, for a learner who is not there yet (see package_version).
+PACKAGE_VERSIONS: dict[str, Callable[..., Any]] = {
+    "approx_params": lambda: approx_params,
+    "next_token_probs": lambda: next_token_probs,
+}

@@ -1,35 +1,310 @@
-"""Check helpers for notebook 09: loading a checkpoint stored in the hub's layout, and one cached attention step.
-
-* ``from_hf_layout(hf_state)``: a GPT-2 ``model.safetensors`` as Hugging Face stores it (keys without the
-  ``transformer.`` prefix, the four Conv1D weights as (in, out), causal-mask buffers ``h.N.attn.bias``) turned
-  into gptmini's state dict. :func:`to_hf_layout` writes any gptmini model in that layout, so the exercise
-  runs offline; the check loads the learner's result into a fresh model and compares the logits.
-* ``attend_with_cache(qkv, past_k, past_v, n_head)``: attention for new tokens given the cached keys and
-  values of the earlier ones; the check compares it with one causal pass over the whole sequence.
-
-Each check names the usual slips: a Conv1D weight not transposed or the embedding transposed too, the
-prefix missing or doubled, the mask buffer copied; the cache joined on the wrong dimension or in the wrong
-order, the causal mask not shifted by the cached length, the scores not scaled.
-"""
+"""Notebook 09 (real GPT-2 weights and decoding): the checks of its exercises and the package's versions of them."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from ..pretrained import CONV1D_WEIGHTS, HEAD, IGNORED_SUFFIXES, WTE, _our_key
-from ._report import STUB_MESSAGE, CheckResult, combine, compare_tensors, failed, not_yet, passed, require_callable
+from ...config import GPTConfig
+from ...model import GPT, causal_mask
+from ...pretrained import CONV1D_WEIGHTS, HEAD, IGNORED_SUFFIXES, WTE, our_key
+from ._cases import Case, run_cases
+from ._report import (
+    STUB_MESSAGE,
+    CheckResult,
+    call_learner,
+    combine,
+    compare_tensors,
+    compare_values,
+    failed,
+    not_yet,
+    passed,
+    require_callable,
+)
 
-__all__ = ["to_hf_layout", "from_hf_layout", "check_from_hf_layout", "attend_with_cache", "check_attend_with_cache"]
+__all__ = [
+    "check_temperature",
+    "check_top_k",
+    "check_top_p",
+    "check_greedy_decode",
+    "weight_bytes",
+    "check_decoding_limit",
+    "to_hf_layout",
+    "from_hf_layout",
+    "check_from_hf_layout",
+    "attend_with_cache",
+    "check_attend_with_cache",
+]
+
+
+def _test_logits() -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    tied = torch.tensor([[3.0, 1.0, 3.0, 0.5, 2.0, 2.0, -1.0, 0.0]])  # ties at the 1st and 3rd place
+    peaked = torch.tensor([[8.0, 1.0, 0.5, 0.0, -1.0, -2.0]])  # one token holds almost all the mass
+    return [torch.randn(3, 40, generator=g) * 2, tied, peaked]
+
+
+def _kept(x: torch.Tensor) -> torch.Tensor:
+    return torch.isfinite(x) & (x > -1e9)
+
+
+def _compare_filter(what: str, got: Any, expected: torch.Tensor, slips: list[tuple[torch.Tensor, str]], fallback: str):
+    """Compare which tokens survive first (the usual mistake), then the surviving values.
+
+    ``slips`` pairs the kept-token mask of a typical wrong answer with the hint that names it; ``fallback``
+    is the hint when the learner's mask matches none of them.
+    """
+    if isinstance(got, torch.Tensor) and got.shape == expected.shape:
+        got_kept, exp_kept = _kept(got), _kept(expected)
+        if not torch.equal(got_kept, exp_kept):
+            row = int((got_kept != exp_kept).any(dim=-1).nonzero()[0])
+            n_got, n_exp = int(got_kept[row].sum()), int(exp_kept[row].sum())
+            hint = next((h for mask, h in slips if torch.equal(got_kept, mask)), None)
+            if hint is None and n_got == 0:
+                hint = "you removed every token: the most likely token must always stay"
+            return failed(what, f"keeps {n_got} tokens in row {row} where gptmini keeps {n_exp}", hint or fallback)
+        got = torch.where(got_kept, got, torch.full_like(got, float("-inf")))
+    return compare_tensors(what, got, expected)
+
+
+def check_temperature(temperature_fn: Callable[[torch.Tensor, float], torch.Tensor]) -> CheckResult:
+    """``temperature_fn(logits, T)`` must scale logits as gptmini.generate.apply_temperature does."""
+    from ...generate import apply_temperature
+
+    logits = _test_logits()[0]
+    cases = (
+        Case(f"temperature {t}", (logits.clone(), t), apply_temperature(logits, t), dict(t=t)) for t in (0.5, 1.0, 2.0)
+    )
+    return run_cases("check_temperature", "temperature_fn", temperature_fn, cases, partial(_judge_temperature, logits))
+
+
+def _judge_temperature(logits: torch.Tensor, case: Case, value: Any) -> CheckResult:
+    t, hint = case.data["t"], None
+    if isinstance(value, torch.Tensor) and value.shape == logits.shape and t != 1.0:
+        if torch.allclose(value, logits * t):
+            hint = "divide the logits by T (T < 1 sharpens), do not multiply"
+        elif torch.allclose(value, torch.softmax(logits / t, -1)):
+            hint = "return the scaled logits, not probabilities; the softmax comes after all filters"
+    return compare_tensors(case.what, value, case.expected, hint=hint)
+
+
+def _top_k_slips(logits: torch.Tensor, k: int) -> list[tuple[torch.Tensor, str]]:
+    """Kept-token masks of the usual top-k mistakes, each with the hint that names it."""
+    values, indices = torch.topk(logits, min(k + 1, logits.size(-1)), dim=-1)
+    kth = values[..., k - 1 : k]
+    exactly_k = torch.zeros_like(logits, dtype=torch.bool).scatter(-1, indices[..., :k], True)
+    return [
+        (
+            exactly_k,
+            "ties at the k-th value are dropped: keep every logit >= the k-th largest value "
+            "(torch.topk(logits, k).values[..., -1:]), not just the k indices topk returns",
+        ),
+        (logits > kth, "the k-th largest itself is removed: remove logits *below* it (<), keep those equal to it"),
+        (logits >= values[..., -1:], "one token too many: the k-th largest is values[..., k - 1] (counting from 0)"),
+        (logits < kth, "you removed the k largest: keep them and set the others to -inf"),
+    ]
+
+
+def check_top_k(top_k_fn: Callable[[torch.Tensor, int], torch.Tensor]) -> CheckResult:
+    """``top_k_fn(logits, k)`` must keep the k largest logits (ties kept) and set the rest to -inf."""
+    from ...generate import top_k_filter
+
+    cases = (
+        Case(
+            f"top-k with k={k} on logits of shape {tuple(logits.shape)}",
+            (logits.clone(), k),
+            top_k_filter(logits, k),
+            dict(
+                slips=_top_k_slips(logits, k),
+                fallback="keep every logit >= the k-th largest value (ties included), set the others to -inf",
+            ),
+        )
+        for logits in _test_logits()
+        for k in (1, 3, 5)
+    )
+    return run_cases("check_top_k", "top_k_fn", top_k_fn, cases, _judge_filter)
+
+
+def _judge_filter(case: Case, value: Any) -> CheckResult:
+    return _compare_filter(case.what, value, case.expected, case.data["slips"], case.data["fallback"])
+
+
+def _top_p_slips(logits: torch.Tensor, p: float) -> list[tuple[torch.Tensor, str]]:
+    """Kept-token masks of the usual top-p mistakes, each with the hint that names it."""
+    probs = logits.softmax(-1)
+    sorted_probs, order = probs.sort(dim=-1, descending=True)
+    total = sorted_probs.cumsum(-1)
+
+    def unsort(keep_sorted: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(keep_sorted).scatter(-1, order, keep_sorted)
+
+    crossing = "keep the token whose probability takes the running total past p: keep where cumsum - prob < p"
+    at_least_one = "the most likely token must always stay, even when it alone holds more than p"
+    keep_right = total - sorted_probs < p
+    ascending_probs, ascending_order = probs.sort(dim=-1)
+    ascending = torch.zeros_like(keep_right).scatter(
+        -1, ascending_order, ascending_probs.cumsum(-1) - ascending_probs < p
+    )
+    slips = [
+        (unsort(total < p), crossing),
+        (unsort(total <= p), crossing),
+        (keep_right, "undo the sort: the mask is in sorted order; scatter it back with the sort's indices"),
+        (ascending, "sort the probabilities from most to least likely (descending=True)"),
+    ]
+    first = torch.zeros_like(keep_right)
+    first[..., 0] = True
+    for mask in (total < p, total <= p):
+        if (~mask[..., 0]).any():  # the top token alone passes p: the slip above kept nothing in that row
+            slips.insert(0, (unsort(mask), at_least_one + "; and " + crossing))
+        slips.append((unsort(mask | first), crossing))
+    return slips
+
+
+def check_top_p(top_p_fn: Callable[[torch.Tensor, float], torch.Tensor]) -> CheckResult:
+    """``top_p_fn(logits, p)`` must keep the smallest most-likely set whose probability reaches p."""
+    from ...generate import top_p_filter
+
+    cases = (
+        Case(
+            f"top-p with p={p} on logits of shape {tuple(logits.shape)}",
+            (logits.clone(), p),
+            top_p_filter(logits, p),
+            dict(
+                slips=_top_p_slips(logits, p),
+                fallback="sort the probabilities descending, take the cumulative sum, keep tokens until it reaches p",
+            ),
+        )
+        for logits in _test_logits()
+        for p in (0.5, 0.9, 0.99)
+    )
+    return run_cases("check_top_p", "top_p_fn", top_p_fn, cases, _judge_filter)
+
+
+def _lively_model():
+    """A small random GPT with large weights, so greedy decoding does not just repeat one token."""
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = GPT(GPTConfig(vocab_size=50, block_size=32, n_layer=2, n_head=2, n_embd=32, dropout=0.0)).eval()
+        with torch.no_grad():
+            for p in model.parameters():
+                p.normal_(0.0, 0.3)
+    return model
+
+
+def check_greedy_decode(
+    decode_fn: Callable[..., Sequence[int]], model=None, prompt: Sequence[int] | None = None, steps: int = 8
+) -> CheckResult:
+    """``decode_fn(model, prompt_ids, steps)`` must continue the prompt as ``model.generate(..., temperature=0)``.
+
+    It runs on a small random GPT (whose greedy text changes from token to token) and, if given, on ``model``.
+    """
+    require_callable(decode_fn, "decode_fn", "check_greedy_decode")
+    cases = [("a small random GPT", _lively_model(), [1, 2, 3])]
+    if model is not None:
+        cases.append(("your model", model, [int(i) for i in (prompt or [0])]))
+    results = []
+    for name, m, ids in cases:
+        what = f"greedy decoding of {steps} tokens with {name}"
+        value, error = call_learner(what, decode_fn, m, list(ids), steps)
+        if error is not None:
+            return error
+        expected = m.generate(list(ids), steps, temperature=0)
+        got = value.tolist() if isinstance(value, torch.Tensor) else value
+        if isinstance(got, list) and got and isinstance(got[0], list):
+            got = got[0]
+        hint = None
+        if isinstance(got, (list, tuple)):
+            got = [int(i) for i in got]
+            if got == expected[len(ids) :]:
+                results.append(failed(what, "returned only the new tokens", "return the prompt followed by them"))
+                continue
+            new = got[len(ids) :]
+            if got != expected and len(set(new)) == 1 and len(new) > 1:
+                hint = "every new token is the same: feed the new token back in (with the cache) so x changes"
+        results.append(compare_values(what, got, expected, hint))
+    return combine("check_greedy_decode", results)
+
+
+def weight_bytes(model: torch.nn.Module) -> int:
+    """Bytes of weights one decoding step reads: every parameter once (``parameters()`` skips the tied copy)."""
+    return sum(p.numel() * p.element_size() for p in model.parameters())
+
+
+def _limit_mistakes(model, bandwidth: float) -> list[tuple[float, str]]:
+    """(value, hint) for the usual slips in tokens/s <= bandwidth / weight bytes, bandwidth in GB/s."""
+    right = weight_bytes(model)
+    wte = model.transformer.wte.weight
+    tied = wte.numel() * wte.element_size()
+    params = sum(p.numel() for p in model.parameters())
+    gb = bandwidth * 1e9
+    return [
+        (gb / (8 * right), "bits vs bytes: weights are counted in bytes, as the bandwidth is (8 bits = 1 byte)"),
+        (8 * gb / right, "bits vs bytes: GB/s counts bytes; do not multiply the bandwidth by 8"),
+        (
+            gb / (right + tied),
+            "lm_head is wte itself (weight tying): count it once; model.state_dict() lists it twice, parameters() once",
+        ),
+        (gb / (right - tied), "the output layer (lm_head) is the tied wte: it is read on every step, so count it"),
+        (bandwidth * 2**30 / right, "GB vs GiB: a bandwidth in GB/s means 1e9 bytes per second, not 2**30"),
+        (gb / right * 1e9 / 2**30, "GB vs GiB: a bandwidth in GB/s means 1e9 bytes per second, not 2**30"),
+        (gb / params, "count bytes, not parameters: each one takes p.element_size() bytes (4 in float32, 2 in bf16)"),
+        (gb / (4 * params), "the bytes per parameter depend on the dtype: use p.element_size(), not a fixed 4"),
+        (bandwidth / right, "the bandwidth is in GB/s: multiply by 1e9 to get bytes per second"),
+    ]
+
+
+def check_decoding_limit(limit_fn: Callable[[float, torch.nn.Module], float], model=None) -> CheckResult:
+    """``limit_fn(bandwidth_gb_s, model)`` -> the decoding limit in tokens/s: bandwidth / weight bytes per token.
+
+    Batch 1: each new token needs every weight read from memory once. The cases are GPT-2 small in float32
+    and in bfloat16 and GPT-1 (built on the meta device: no memory, no time), then ``model`` if given.
+    The positions table ``wpe`` (one row read per token) may be counted or not: it is under 1 % of the bytes.
+    """
+
+    require_callable(limit_fn, "limit_fn", "check_decoding_limit")
+    with torch.device("meta"):
+        gpt2 = GPT(GPTConfig.preset("gpt2"))
+        cases = [
+            ("GPT-2 small, float32, 19 GB/s", gpt2, 19.0),
+            ("GPT-2 small, bfloat16, 19 GB/s", GPT(GPTConfig.preset("gpt2")).to(torch.bfloat16), 19.0),
+            ("GPT-1, float32, 50 GB/s", GPT(GPTConfig.preset("gpt1")), 50.0),
+        ]
+    if model is not None:
+        cases.append(("your model, 19 GB/s", model, 19.0))
+    results = []
+    for name, m, bandwidth in cases:
+        what = f"decoding limit of {name}"
+        value, error = call_learner(what, limit_fn, bandwidth, m)
+        if error is not None:
+            return error
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            value = value.item()
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            results.append(compare_values(what, value, 1.0))
+            continue
+        expected = bandwidth * 1e9 / weight_bytes(m)
+        without_wpe = (
+            bandwidth
+            * 1e9
+            / (weight_bytes(m) - m.transformer.wpe.weight.numel() * m.transformer.wpe.weight.element_size())
+        )
+        if any(math.isclose(value, good, rel_tol=1e-3) for good in (expected, without_wpe)):
+            results.append(passed(f"{what} matches gptmini ({value:.1f} tokens/s)"))
+            continue
+        hint = next((h for wrong, h in _limit_mistakes(m, bandwidth) if math.isclose(value, wrong, rel_tol=1e-2)), None)
+        results.append(failed(what, f"differs: got {value:.6g} tokens/s, expected {expected:.6g}", hint))
+    return combine("check_decoding_limit", results)
+
 
 PREFIX = "transformer."
 
 
-# ------------------------------------------------------------------------------------ the hub's layout
 def to_hf_layout(model: torch.nn.Module, mask_buffers: bool = True) -> dict[str, torch.Tensor]:
     """``model``'s weights as the hub stores GPT-2: no prefix, Conv1D weights (in, out), no ``lm_head``.
 
@@ -59,7 +334,7 @@ def from_hf_layout(hf_state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tens
     """
     state: dict[str, torch.Tensor] = {}
     for key, value in hf_state.items():
-        ours = _our_key(key)
+        ours = our_key(key)
         if ours is None or ours == HEAD:
             continue
         state[ours] = value.t() if ours.endswith(CONV1D_WEIGHTS) else value
@@ -194,7 +469,6 @@ def check_from_hf_layout(
     return combine("check_from_hf_layout", results)
 
 
-# ------------------------------------------------------------------------------------ one cached step
 def _split_heads(x: torch.Tensor, n_head: int) -> torch.Tensor:
     b, t, c = x.shape
     return x.view(b, t, n_head, c // n_head).transpose(1, 2)  # (B, nh, t, hs)
@@ -209,7 +483,6 @@ def attend_with_cache(
     tokens' keys and values, (B, heads, T_past, head size). Query i of the new tokens sits at position
     T_past + i, so it sees every cached key and the new ones up to itself (gptmini's ``causal_mask``).
     """
-    from ..model import causal_mask
 
     b, t, c3 = qkv.shape
     q, k, v = (_split_heads(part, n_head) for part in qkv.split(c3 // 3, dim=2))
@@ -323,3 +596,46 @@ def check_attend_with_cache(step_fn: Callable[..., Any]) -> CheckResult:
             hint = next((h for wrong, h in slips if _close(y, wrong) and not _close(y, expected_y)), None)
         results.append(compare_tensors(what, y, expected_y, hint=hint, against="one causal pass over all tokens"))
     return combine("check_attend_with_cache", results)
+
+
+def _decoding_limit(bandwidth_gb_s: float, model: torch.nn.Module) -> float:
+    """Tokens/s at most for a batch of one: every weight byte (the tied ``wte`` once) read once per token."""
+    weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    return bandwidth_gb_s * 1e9 / weight_bytes
+
+
+def _from_hf_layout():
+
+    return from_hf_layout  # from_hf_layout(hf_state) -> gptmini's state dict
+
+
+def _attend_with_cache():
+
+    return attend_with_cache  # attend_with_cache(qkv, past_k, past_v, n_head) -> (y, k, v)
+
+
+def _top_k():
+    from ...generate import top_k_filter
+
+    return top_k_filter  # top_k(logits, k)
+
+
+def _top_p():
+    from ...generate import top_p_filter
+
+    return top_p_filter  # top_p(logits, p)
+
+
+def _greedy_decode(model, prompt_ids, steps: int) -> list[int]:
+    return model.generate(list(prompt_ids), steps, temperature=0)
+
+
+# The package's version of each exercise, for a learner who is not there yet (see package_version).
+PACKAGE_VERSIONS: dict[str, Callable[..., Any]] = {
+    "decoding_limit": lambda: _decoding_limit,
+    "from_hf_layout": _from_hf_layout,
+    "attend_with_cache": _attend_with_cache,
+    "top_k": _top_k,
+    "top_p": _top_p,
+    "greedy_decode": lambda: _greedy_decode,
+}

@@ -1,8 +1,4 @@
-"""Checks for notebook 05's training loop by hand: the learning-rate schedule and one optimisation step.
-
-Each compares the learner's function with gptmini's own (:func:`gptmini.optim.get_lr`,
-:func:`gptmini.train.train_step`) and, when the answer matches a typical mistake instead, names it.
-"""
+"""Notebook 05 (GPT-1 pre-training): the checks of its exercises and the package's versions of them."""
 
 from __future__ import annotations
 
@@ -14,12 +10,121 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from ._report import CheckResult, call_answer, failed, passed, require_callable
+from ...config import GPTConfig
+from ...model import GPT
+from ...utils import eval_mode
+from ._common import load_state, seeded
+from ._report import (
+    NONE_MESSAGE,
+    CheckResult,
+    call_learner,
+    combine,
+    compare_tensors,
+    failed,
+    not_yet,
+    passed,
+    require_callable,
+)
 
-__all__ = ["check_gpt1_forward", "check_lr_schedule", "check_train_step"]
+__all__ = ["check_gpt", "check_gpt_loss", "check_gpt1_forward", "check_lr_schedule", "check_train_step"]
 
 
-# ------------------------------------------------------------------------------------------------ the model
+def check_gpt(mine: nn.Module, config: GPTConfig) -> CheckResult:
+    """Your assembled GPT against ``gptmini.GPT(config)`` with the same weights: logits, loss and weight tying.
+
+    ``mine(idx, targets)`` must return ``(logits, loss)`` like gptmini's; its parameter names must match
+    gptmini's (``transformer.wte``, ``transformer.wpe``, ``transformer.h.0…``, ``lm_head``).
+    """
+    if not isinstance(mine, nn.Module):
+        raise TypeError(f"check_gpt expects your model (an nn.Module), got {type(mine).__name__}")
+    if not isinstance(config, GPTConfig):
+        raise TypeError(f"check_gpt(mine, config): config must be a GPTConfig, got {type(config).__name__}")
+    cfg = config.replace(dropout=0.0)
+    results = []
+    head, table = getattr(mine, "lm_head", None), getattr(getattr(mine, "transformer", None), "wte", None)
+    if head is None or table is None:
+        return failed("your model", "needs .transformer.wte (token table) and .lm_head (output layer) like gptmini.GPT")
+    if head.weight is table.weight or head.weight.data_ptr() == table.weight.data_ptr():
+        results.append(passed("weight tying: lm_head.weight is transformer.wte.weight, as in gptmini"))
+    else:
+        results.append(
+            failed(
+                "weight tying",
+                "is missing: lm_head.weight is a separate matrix",
+                hint="self.lm_head.weight = self.transformer.wte.weight, so P(u) = softmax(h · Weᵀ)",
+            )
+        )
+    torch.manual_seed(13)
+    ref = GPT(cfg).eval()
+    yours = copy.deepcopy(mine).cpu()  # the check runs on the CPU, wherever the learner put the module
+    problem = load_state("your model", yours, ref.state_dict())
+    if problem is not None:
+        results.append(problem)
+        return combine("GPT-1 assembled", results)
+    t = min(cfg.block_size, 10)
+    g = seeded(14)
+    idx = torch.randint(cfg.vocab_size, (2, t), generator=g)
+    targets = torch.randint(cfg.vocab_size, (2, t), generator=g)
+    with torch.no_grad():
+        logits_ref, loss_ref = ref(idx, targets)
+    with eval_mode(yours), torch.no_grad():
+        out, error = call_learner("your model(idx, targets)", yours, idx, targets, may_return_none=True)
+    if error is not None:
+        results.append(error)
+        return combine("GPT-1 assembled", results)
+    if not (isinstance(out, (tuple, list)) and len(out) == 2):
+        results.append(failed("your model(idx, targets)", "should return (logits, loss)"))
+        return combine("GPT-1 assembled", results)
+    logits, loss = out
+    results.append(compare_tensors("the logit tensor", logits, logits_ref, atol=1e-4))
+    if loss is None:
+        results.append(failed("loss", "is None although targets were given"))
+    else:
+        results.append(compare_tensors("the loss", loss, loss_ref, atol=1e-5))
+    return combine("GPT-1 assembled", results)
+
+
+def check_gpt_loss(L1: Any, model: GPT, x: torch.Tensor, y: torch.Tensor) -> CheckResult:
+    """Your pretraining objective L1 = Σ log P(u_i | u_{i-k}, …, u_{i-1}) for the batch (x, y) under ``model``.
+
+    L1 is a *sum of log-probabilities* (a negative number, to be maximised); gptmini's training loss is
+    the mean negative log-likelihood, so L1 = -(number of predicted tokens) × loss.
+    """
+    if not isinstance(model, GPT):
+        raise TypeError(f"check_gpt_loss(L1, model, x, y): model must be a gptmini GPT, got {type(model).__name__}")
+    if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
+        raise TypeError("check_gpt_loss(L1, model, x, y): x and y must be the tensors of the batch")
+    with eval_mode(model), torch.no_grad():
+        _, loss = model(x.to(model.device), y.to(model.device))
+    n = y.numel()
+    expected = -float(loss) * n
+    if L1 is None:
+        return not_yet("L1", NONE_MESSAGE)
+    if isinstance(L1, torch.Tensor):
+        if L1.numel() != 1:
+            return failed(
+                "L1", f"should be one number (a sum), got a tensor of shape {tuple(L1.shape)}", hint="add .sum()"
+            )
+        L1 = float(L1.detach())
+    if not isinstance(L1, (int, float)):
+        return failed("L1", f"should be a number, got a {type(L1).__name__}")
+    hint = None
+    if math.isclose(L1, float(loss), rel_tol=1e-4):
+        hint = "that is the mean cross-entropy (the loss); L1 is the SUM of log-probabilities, = -N × loss"
+    elif math.isclose(L1, -expected, rel_tol=1e-4):
+        hint = "the sign is flipped: log-probabilities are negative, so L1 is negative"
+    elif math.isclose(L1, -float(loss), rel_tol=1e-4):
+        hint = "that is the mean log-probability; L1 sums over all B·T predicted tokens"
+    return compare_tensors(
+        f"L1 over {n} predicted tokens",
+        torch.tensor(float(L1)),
+        torch.tensor(expected),
+        atol=1e-2,
+        rtol=1e-4,
+        hint=hint,
+    )
+
+
 def _quiet_forward(model: nn.Module, idx: torch.Tensor, targets: torch.Tensor) -> Any:
     try:
         with torch.no_grad():
@@ -35,9 +140,8 @@ def check_gpt1_forward(mine: nn.Module, config: Any) -> CheckResult:
     slip (no position embedding, probabilities instead of logits, a loss summed instead of averaged) get a
     line that names it.
     """
-    from ..model import GPT
+    from ...model import GPT
     from ._report import compare_tensors
-    from .part1 import check_gpt
 
     if isinstance(mine, nn.Module) and hasattr(config, "replace"):
         cfg = config.replace(dropout=0.0)
@@ -77,8 +181,9 @@ def check_gpt1_forward(mine: nn.Module, config: Any) -> CheckResult:
     return check_gpt(mine, config)
 
 
-# ------------------------------------------------------------------------------------------------ schedule
 _SCHEDULE = dict(learning_rate=1e-3, warmup_iters=10, decay_iters=100, min_lr=1e-4)
+
+
 _STEPS = list(range(0, 130))  # warm-up, decay and beyond the end of the decay
 
 
@@ -120,13 +225,13 @@ def check_lr_schedule(schedule: Callable[..., Any]) -> CheckResult:
     that matches a typical mistake (no warm-up, warm-up off by one, cosine to 0 instead of min_lr, linear
     decay, not staying at min_lr) is told which.
     """
-    from ..optim import get_lr
+    from ...optim import get_lr
 
     require_callable(schedule, "schedule", "check_lr_schedule")
     what = "your learning-rate schedule"
     got = []
     for step in _STEPS:
-        value, error = call_answer(what, schedule, step, **_SCHEDULE)
+        value, error = call_learner(what, schedule, step, **_SCHEDULE)
         if error is not None:
             return error
         if isinstance(value, torch.Tensor) and value.numel() == 1:
@@ -152,13 +257,12 @@ def check_lr_schedule(schedule: Callable[..., Any]) -> CheckResult:
     return failed(what, f"{detail} (with {settings})", hint)
 
 
-# ------------------------------------------------------------------------------------------------ one step
 _LR, _OPTIMIZER_LR, _CLIP = 0.05, 1.0, 0.5
 
 
 def _tiny_model() -> nn.Module:
-    from ..config import GPTConfig
-    from ..model import GPT
+    from ...config import GPTConfig
+    from ...model import GPT
 
     torch.manual_seed(5)
     return GPT(GPTConfig(vocab_size=11, block_size=8, n_layer=1, n_head=2, n_embd=8, dropout=0.0))
@@ -175,7 +279,7 @@ def _batches(n: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
 
 def _run_reference(model: nn.Module, batches, variant: str) -> list[float]:
     """gptmini's train_step (``variant`` "right") or one of the typical mistakes, on SGD; returns the losses."""
-    from ..train import train_step
+    from ...train import train_step
 
     opt = torch.optim.SGD(model.parameters(), lr=_OPTIMIZER_LR)
     losses = []
@@ -233,7 +337,7 @@ def check_train_step(step_fn: Callable[..., Any], n_steps: int = 3) -> CheckResu
     opt = torch.optim.SGD(yours.parameters(), lr=_OPTIMIZER_LR)
     got_losses = []
     for x, y in batches:
-        value, error = call_answer(what, step_fn, yours, opt, x, y, _LR, _CLIP)
+        value, error = call_learner(what, step_fn, yours, opt, x, y, _LR, _CLIP)
         if error is not None:
             return error
         value = getattr(value, "loss", value)  # a StepResult is welcome too
@@ -265,3 +369,29 @@ def check_train_step(step_fn: Callable[..., Any], n_steps: int = 3) -> CheckResu
             "return the loss of the forward pass (loss.item())",
         )
     return passed(f"{what} leaves the same weights as gptmini's train_step after {n_steps} steps")
+
+
+def _gpt1_module():
+    from ...model import GPT
+
+    return GPT  # MyGPT1(config) -> gptmini's GPT: the same parameter names, (logits, loss) from (idx, targets)
+
+
+def _lr_schedule():
+    from ...optim import get_lr
+
+    return get_lr  # lr_schedule(step, learning_rate=, warmup_iters=, decay_iters=, min_lr=)
+
+
+def _train_step(model, optimizer, x, y, lr, grad_clip):
+    from ...train import train_step
+
+    return train_step(model, optimizer, [(x, y)], lr=lr, grad_clip=grad_clip).loss
+
+
+# The package's version of each exercise, for a learner who is not there yet (see package_version).
+PACKAGE_VERSIONS: dict[str, Callable[..., Any]] = {
+    "MyGPT1": _gpt1_module,
+    "lr_schedule": _lr_schedule,
+    "train_step": lambda: _train_step,  # my_train_step(model, optimizer, x, y, lr, grad_clip) -> the loss
+}

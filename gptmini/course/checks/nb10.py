@@ -1,0 +1,156 @@
+"""Notebook 10 (zero- and few-shot): the checks of its exercises and the package's versions of them."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from ._cases import Case, run_cases
+from ._report import CheckResult, call_learner, combine, compare_values, failed, passed, require_callable
+
+__all__ = ["check_continuation_logprob", "check_token_f1", "check_training_flops", "check_bloom_filter"]
+
+
+def _bloom_items(prefix: str, n: int) -> list[str]:
+    return [f"{prefix} {i} gram of eight words in a row {i * 7}" for i in range(n)]
+
+
+def check_bloom_filter(bloom_class: type, num_bits: int = 2000, num_hashes: int = 4) -> CheckResult:
+    """``bloom_class(num_bits, num_hashes)`` with ``add(item)`` and ``item in filter``: a working Bloom filter.
+
+    Added items must always be found (no false negatives); 200 items in 2,000 bits with 4 hashes should
+    wrongly "find" about 1 - 2 % of items never added, as gptmini's ``BloomFilter`` does.
+    """
+    if not isinstance(bloom_class, type):
+        raise TypeError(f"check_bloom_filter expects your class (not an instance), got {type(bloom_class).__name__}")
+    bloom, error = call_learner(
+        "your Bloom filter(num_bits, num_hashes)", bloom_class, num_bits, num_hashes, may_return_none=True
+    )
+    if error is not None:
+        return error
+    added, others = _bloom_items("seen", 200), _bloom_items("unseen", 2000)
+    for item in added:
+        _, error = call_learner("add(item)", bloom.add, item, may_return_none=True)
+        if error is not None:
+            return error
+    found, error = call_learner(
+        "item in filter", lambda items: [item in bloom for item in items], added + others, may_return_none=True
+    )
+    if error is not None:
+        return error
+    missing = sum(not f for f in found[: len(added)])
+    false_rate = sum(found[len(added) :]) / len(others)
+    expected_rate = (1 - math.exp(-num_hashes * len(added) / num_bits)) ** num_hashes  # about 1.2 %
+    if missing:
+        return failed(
+            "your Bloom filter",
+            f"lost {missing} of {len(added)} added items",
+            "add must set all k bits of the item, and `in` must read the very same k positions",
+        )
+    if false_rate > 0.5:
+        return failed(
+            "your Bloom filter",
+            f"says {false_rate:.0%} of items never added are present",
+            "an item is present only if ALL its k bits are set (all(...), not any(...))",
+        )
+    if false_rate > 5 * expected_rate + 0.01:
+        return failed(
+            "your Bloom filter",
+            f"has a false-positive rate of {false_rate:.1%}, expected about {expected_rate:.1%}",
+            "use k different positions per item (e.g. (h1 + i * h2) % num_bits), and check all of them",
+        )
+    return passed(
+        f"your Bloom filter finds all {len(added)} added items and wrongly finds {false_rate:.1%} of "
+        f"{len(others)} others (theory: {expected_rate:.1%})"
+    )
+
+
+def check_continuation_logprob(logprob_fn: Callable[..., float], model) -> CheckResult:
+    """``logprob_fn(model, context_ids, continuation_ids)`` -> Σ log P(continuation token | everything before)."""
+    from ... import zeroshot
+
+    require_callable(logprob_fn, "logprob_fn", "check_continuation_logprob")
+    vocab = model.config.vocab_size
+    g = torch.Generator().manual_seed(0)
+    results = []
+    for n_ctx, n_cont in ((5, 1), (4, 3), (1, 2)):
+        context = torch.randint(vocab, (n_ctx,), generator=g).tolist()
+        continuation = torch.randint(vocab, (n_cont,), generator=g).tolist()
+        what = f"log P(continuation) with {n_ctx} context and {n_cont} continuation tokens"
+        value, error = call_learner(what, logprob_fn, model, list(context), list(continuation))
+        if error is not None:
+            return error
+        expected = zeroshot.score_continuations(model, [context], [continuation])[0].logprob
+        hint = None
+        try:
+            v = float(value)
+            if v > 0:
+                hint = "a log-probability is <= 0: use log_softmax, and sum (not negate) it"
+            elif not math.isclose(v, expected, rel_tol=1e-4, abs_tol=1e-5):
+                hint = (
+                    "continuation token j is scored by the logits one position *before* it; "
+                    "sum over the continuation's tokens only, not the context's"
+                )
+        except (TypeError, ValueError):
+            pass
+        results.append(
+            compare_values(what, value if not isinstance(value, torch.Tensor) else float(value), expected, hint)
+        )
+    return combine("check_continuation_logprob", results)
+
+
+def check_token_f1(f1_fn: Callable[[str, str], float]) -> CheckResult:
+    """``f1_fn(prediction, reference)`` must give SQuAD's token F1 (after normalising both strings)."""
+    from ...metrics import token_f1
+
+    pairs = (
+        ("The Tempest", "tempest"),
+        ("Prospero, Duke of Milan", "the Duke of Milan"),
+        ("a rose by any other name", "rose"),
+        ("Verona", "Padua"),
+        ("to be or not to be", "to be"),
+    )
+    cases = (Case(f"F1({p!r}, {r!r})", (p, r), token_f1(p, r)) for p, r in pairs)
+    return run_cases("check_token_f1", "f1_fn", f1_fn, cases, _judge_f1)
+
+
+def _judge_f1(case: Case, value: Any) -> CheckResult:
+    prediction, hint = case.args[0], None
+    if isinstance(value, (int, float)) and value != case.expected and prediction.lower().startswith(("the", "a ")):
+        hint = "normalise first: lower-case, drop punctuation and the articles a/an/the"
+    return compare_values(case.what, float(value) if isinstance(value, int) else value, case.expected, hint)
+
+
+def check_training_flops(flops_fn: Callable[[float, float], float]) -> CheckResult:
+    """``flops_fn(n_params, n_tokens)`` must give the usual training-compute estimate ≈ 6·N·D (gptmini.sizes.flops)."""
+    from ...sizes import flops
+
+    runs = ((124e6, 10e9, "GPT-2 small on 10B tokens"), (175e9, 300e9, "GPT-3 on 300B tokens"))
+    cases = (Case(f"training FLOPs of {name}", (n, d), flops(n, d)) for n, d, name in runs)
+    return run_cases("check_training_flops", "flops_fn", flops_fn, cases, _judge_flops)
+
+
+def _judge_flops(case: Case, value: Any) -> CheckResult:
+    (n, d), hint = case.args, None
+    try:
+        v = float(value)
+        if math.isclose(v, 2 * n * d, rel_tol=1e-6):
+            hint = "2·N·D is the forward pass only; the backward pass costs about twice that again"
+    except (TypeError, ValueError):
+        pass
+    return compare_values(case.what, float(value) if isinstance(value, int) else value, case.expected, hint)
+
+
+def _continuation_logprob(model, context_ids: list[int], continuation_ids: list[int]) -> float:
+    from ...zeroshot import score_continuations
+
+    return score_continuations(model, [context_ids], [continuation_ids])[0].logprob
+
+
+# The package's version of each exercise, for a learner who is not there yet (see package_version).
+PACKAGE_VERSIONS: dict[str, Callable[..., Any]] = {
+    "continuation_logprob": lambda: _continuation_logprob,
+}
