@@ -343,6 +343,52 @@ def finetune_base_model(
     return model.eval(), tok, source
 
 
+#: What :func:`ladder_model` writes beside a rung it trained: its steps, tokens and wall time.
+LADDER_RUN_FILE = "ladder_run.json"
+
+
+def ladder_model(
+    rung: str, *, steps: int | None = None, device: str | torch.device | None = None
+) -> tuple[GPT, Tokenizer, dict]:
+    """One rung of notebook 12's scale ladder (``gptmini.recipes.LADDER``): ``(model in eval mode, tokenizer, run)``.
+
+    ``run`` says where the model came from and what training it had: ``steps``, ``tokens``, ``seconds`` (wall
+    time of the training, None when it is not known, e.g. a teacher's checkpoint) and ``folder``. With the
+    recipe's own steps (classroom mode, or ``steps`` left out on the GPU scale) the folder is the one
+    ``python -m gptmini train --preset RUNG`` writes, so a rung trained before class is used as it is; other
+    step counts (fast mode) get a folder of their own, ``RUNG-<steps>-steps``. A missing rung trains now, with
+    a progress bar, and is saved for next time. On the GPU scale each rung is its recipe's GPU variant.
+    """
+    import json
+
+    target = get_device(device)
+    recipe = recipe_for(rung, target)
+    full = _recipe_train(recipe)
+    if steps is None:
+        steps = by_mode(fast=max(4, full.max_iters // 100), classroom=full.max_iters, device=target)
+    folder = checkpoint_dir(recipe if steps == full.max_iters else f"{recipe}-{steps}-steps")
+    from .recipes import model_config
+
+    context = full.block_size or model_config(recipe, vocab_size=2).block_size
+    run = {"recipe": recipe, "steps": steps, "tokens": steps * full.batch_size * full.grad_accum_steps * context}
+    record = folder / LADDER_RUN_FILE
+    if (folder / "model.safetensors").exists():
+        model, tok = _load(folder, target)
+        saved = json.loads(record.read_text(encoding="utf-8")) if record.exists() else {}
+        run.update(seconds=saved.get("seconds"), device=saved.get("device"), folder=str(folder), trained_now=False)
+        return model.eval(), tok, run
+    seed_everything(full.seed)  # the same initial weights on every machine
+    started = time.perf_counter()
+    fast = by_mode(fast=True, classroom=False, device=target)
+    model, tok, _ = _train_recipe(
+        recipe, steps, folder, target, f"rung {rung}", max_chars=200_000 if fast else None,
+        eval_iters=2 if fast else full.eval_iters,
+    )  # fmt: skip
+    run.update(seconds=time.perf_counter() - started, device=describe(target), folder=str(folder), trained_now=True)
+    record.write_text(json.dumps({k: run[k] for k in ("steps", "tokens", "seconds", "device")}), encoding="utf-8")
+    return model.eval(), tok, run
+
+
 # ------------------------------------------------------------------------------------------ command line
 _USAGE = (
     "usage: python -m gptmini.course student-edition OUT_DIR [--from NOTEBOOKS]"
