@@ -52,3 +52,9 @@ from .decoding import *  # noqa: E402, F403
 from .decoding import __all__ as _decoding_all  # noqa: E402
 
 __all__ += _decoding_all
+
+# notebook 12: training compute from a model's shape, a power law fitted in log space
+from .scale import *  # noqa: E402, F403
+from .scale import __all__ as _scale_all  # noqa: E402
+
+__all__ += _scale_all
