@@ -9,7 +9,7 @@ a choice between continuations, scored by :func:`gptmini.zeroshot.score_texts` (
   summed log-probabilities compare fairly; chance 50 %;
 * ``next_speaker``: after two speeches of a dialogue, which of two names speaks next (the right one, or a
   speaker of the same play who is not in the passage), per-token likelihood; chance 50 %;
-* ``name_tag`` with k examples: "Romeo = ROMEO" pairs, then a new name: which of 4 capitalised names
+* ``name_tag`` with k examples (names of every play): "Romeo - ROMEO" pairs, then a new name: which of 4 capitalised names
   follows? Zero-shot the model has only the name to go on; each example shows the pattern once more
   (GPT-3's Figure 1.2 in miniature); chance 25 %.
 
@@ -150,25 +150,29 @@ def next_speaker_items(n: int, plays: Sequence | None = None, seed: int = 0, max
 
 
 def name_tag_items(n: int, k: int, plays: Sequence | None = None, seed: int = 0) -> list[Item]:
-    """``n`` prompts of ``k`` "Name = NAME" examples then a new "Name =": which of 4 tags comes next?
+    """``n`` prompts of ``k`` "Name - NAME" examples then a new "Name -": which of 4 tags comes next?
 
-    The test names and their distractors come from the speakers of ``plays``; the k examples are the same
+    The test names and their distractors come from the speakers of ``plays`` (default: every play: the task
+    is the pattern, not the play, and a model has seen "Romeo" and "ROMEO:" alike); the k examples are the same
     in every item of a given k, so only the number of examples changes between k = 0, 1, 2, 4.
     """
     rng = random.Random(seed)
-    names = sorted({s.title() for p in plays or validation_plays() for s in p.speakers if s.isalpha() and len(s) > 2})
+    from .data import shakespeare_plays
+
+    speakers = {s.title() for p in plays or shakespeare_plays() for s in p.speakers if s.isalpha() and len(s) > 3}
+    names = sorted(speakers - {"Both", "Page", "Poet", "Fool"})  # roles, not names
     shots = names[: max(k, 4)]
     pool = [x for x in names if x not in shots]
     if len(pool) < max(n, 4):
         raise ValueError(f"only {len(pool)} names left for {n} name-tag items; ask for fewer")
-    examples = "".join(f"{x} = {x.upper()}\n" for x in shots[:k])
+    examples = "".join(f"{x} - {x.upper()}\n" for x in shots[:k])
     items = []
     for j, name in enumerate(rng.sample(pool, n)):
         wrong = rng.sample([x for x in pool if x != name], 3)
         label = j % 4
         choices = [" " + x.upper() for x in wrong]
         choices.insert(label, " " + name.upper())
-        items.append(Item(f"{examples}{name} =", tuple(choices), label))
+        items.append(Item(f"{examples}{name} -", tuple(choices), label))
     return items
 
 
@@ -196,10 +200,37 @@ def ability_items(n: int, shots: Sequence[int] = (0, 1, 2, 4)) -> dict[str, list
         "next_speaker": next_speaker_items(n, plays),
     }
     for k in shots:
-        items[f"name_tag k={k}"] = name_tag_items(min(n, 60), k, plays)
+        items[f"name_tag k={k}"] = name_tag_items(n, k)
     return items
 
 
 def score_abilities(model, tokenizer, items: dict[str, list[Item]]) -> dict[str, Score]:
     """Every task of ``items`` on one model; ``swapped`` compares sums (same characters), the rest per token."""
     return {name: score_items(model, tokenizer, its, per_token=name != "swapped") for name, its in items.items()}
+
+
+def hub_abilities(
+    names: Sequence[str], items: dict[str, list[Item]], device=None, dtype=None
+) -> tuple[dict[str, tuple[int, dict[str, Score]]], str | None]:
+    """Real GPT-2 models (hub names such as ``"gpt2-medium"``, or local folders in the hub's layout) on ``items``.
+
+    Returns ``{name: (non-embedding parameters, scores)}`` for the models that loaded, one at a time (each is
+    freed before the next), and ``None``; or what loaded before the first download failed, and one line
+    saying that the rest could not be fetched (offline).
+    """
+    from .errors import DownloadError
+    from .model import GPT
+    from .sizes import non_embedding_params
+    from .tokenizers import GPT2Tokenizer
+
+    tokenizer = GPT2Tokenizer(fast=True)
+    out: dict[str, tuple[int, dict[str, Score]]] = {}
+    for name in names:
+        try:
+            model = GPT.from_pretrained(name, device=device, dtype=dtype)
+        except DownloadError:
+            missing = ", ".join(names[len(out) :])
+            return out, f"offline: {missing} could not be downloaded, so the ladder's rungs stand alone"
+        out[name] = (non_embedding_params(model.config), score_abilities(model, tokenizer, items))
+        del model
+    return out, None
