@@ -9,8 +9,8 @@ a choice between continuations, scored by :func:`gptmini.zeroshot.score_texts` (
   summed log-probabilities compare fairly; chance 50 %;
 * ``next_speaker``: after two speeches of a dialogue, which of two names speaks next (the right one, or a
   speaker of the same play who is not in the passage), per-token likelihood; chance 50 %;
-* ``name_tag`` with k examples (names of every play): "Romeo - ROMEO" pairs, then a new name: which of 4 capitalised names
-  follows? Zero-shot the model has only the name to go on; each example shows the pattern once more
+* ``name_tag`` with k examples (names of every play): "Romeo - ROMEO" pairs, then a new name: which of 4
+  capitalised names follows? Zero-shot the model has only the name to go on; each example shows the pattern once more
   (GPT-3's Figure 1.2 in miniature); chance 25 %.
 
 Items come from the validation plays (:func:`validation_plays`), which the ladder never trained on, and

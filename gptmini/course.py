@@ -379,11 +379,8 @@ def ladder_model(
         return model.eval(), tok, run
     seed_everything(full.seed)  # the same initial weights on every machine
     started = time.perf_counter()
-    fast = by_mode(fast=True, classroom=False, device=target)
-    model, tok, _ = _train_recipe(
-        recipe, steps, folder, target, f"rung {rung}", max_chars=200_000 if fast else None,
-        eval_iters=2 if fast else full.eval_iters,
-    )  # fmt: skip
+    eval_iters = by_mode(fast=2, classroom=full.eval_iters, device=target)  # whole text in every mode: one vocabulary
+    model, tok, _ = _train_recipe(recipe, steps, folder, target, f"rung {rung}", eval_iters=eval_iters)
     run.update(seconds=time.perf_counter() - started, device=describe(target), folder=str(folder), trained_now=True)
     record.write_text(json.dumps({k: run[k] for k in ("steps", "tokens", "seconds", "device")}), encoding="utf-8")
     return model.eval(), tok, run

@@ -134,7 +134,7 @@ def check_fit_loglog(fit_fn: Callable[[Any, Any], Any]) -> CheckResult:
     first_bad = next((r for r in results if not r), None)
     if first_bad is not None:
         return first_bad.show()
-    return passed(f"check_fit_loglog: slope {slope:.4f} and intercept {intercept:.4f} match gptmini (made with slope -0.12)")
+    return passed(f"check_fit_loglog: slope {slope:.4f} and intercept {intercept:.4f} match gptmini")
 
 
 def _fit_loglog():
