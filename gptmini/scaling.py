@@ -111,7 +111,8 @@ def window_loss(model: torch.nn.Module, ids: torch.Tensor, n_windows: int = 64, 
     for i in range(0, n_windows, batch_size):
         rows = torch.stack([ids[s : s + block + 1] for s in starts[i : i + batch_size]]).to(device)
         logits, _ = model(rows[:, :-1])
-        loss = F.cross_entropy(logits.float().flatten(0, 1), rows[:, 1:].flatten(), reduction="sum")
+        logits = logits if logits.dtype == torch.float64 else logits.float()  # fp16 / bf16 summed in fp32
+        loss = F.cross_entropy(logits.flatten(0, 1), rows[:, 1:].flatten(), reduction="sum")
         total, count = total + loss.item(), count + rows[:, 1:].numel()
     model.train(was_training)
     return total / count
