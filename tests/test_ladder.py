@@ -281,3 +281,23 @@ def test_offline_the_online_path_says_so_in_one_line(tmp_path, monkeypatch):
     assert list(real) == [folder]
     assert offline == "offline: gpt2-medium, gpt2-large could not be downloaded, so the ladder's rungs stand alone"
     assert "\n" not in offline
+
+
+# ------------------------------------------------------------------------------- training a rung
+def test_ladder_model_trains_a_missing_rung_once_and_reuses_it(tmp_path, monkeypatch, capsys):
+    from gptmini.course import LADDER_RUN_FILE, checkpoint_dir, ladder_model
+
+    monkeypatch.setenv("GPTMINI_HOME", str(tmp_path))
+    monkeypatch.setenv("GPTMINI_MODE", "fast")
+    model, tok, run = ladder_model(LADDER[0], device="cpu")
+    folder = checkpoint_dir(f"{LADDER[0]}-4-steps")  # fast mode: a folder of its own, never the recipe's
+    assert run["trained_now"] and run["folder"] == str(folder) and (folder / "model.safetensors").exists()
+    assert run["steps"] == 4 and run["tokens"] == 4 * 16 * 128 and run["seconds"] > 0
+    assert json.loads((folder / LADDER_RUN_FILE).read_text())["seconds"] == run["seconds"]
+    assert tok.vocab_size == VOCAB and model.config.n_layer == 1 and not model.training
+    again, _, run2 = ladder_model(LADDER[0], device="cpu")
+    assert not run2["trained_now"] and run2["seconds"] == run["seconds"]
+    for a, b in zip(model.parameters(), again.parameters(), strict=True):
+        assert torch.equal(a, b)
+    _, _, full = ladder_model(LADDER[0], steps=train_config(LADDER[0]).max_iters, device="cpu")
+    assert full["folder"] == str(checkpoint_dir(LADDER[0])) and full["trained_now"]  # what `train --preset` writes
