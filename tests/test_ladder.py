@@ -183,6 +183,23 @@ def test_check_fit_loglog_passes_the_answer_and_names_the_slips(capsys):
     assert not result and result.pending
 
 
+def test_check_extrapolate_passes_the_answer_and_names_the_slips(capsys):
+    from gptmini.checks import check_extrapolate, package_version
+
+    assert check_extrapolate(lambda slope, intercept, x: 10 ** (intercept + slope * math.log10(x)))
+    assert check_extrapolate(package_version("extrapolate"))
+    assert package_version("extrapolate")(-0.5, 1.0, 100.0) == pytest.approx(1.0, abs=1e-12)
+    _printed(capsys)
+    for wrong, words in [
+        (lambda slope, intercept, x: intercept + slope * math.log10(x), "take 10 to that power"),
+        (lambda slope, intercept, x: math.exp(intercept + slope * math.log10(x)), "not exp"),
+        (lambda slope, intercept, x: 10 ** (intercept + slope * math.log(x)), "not ln"),
+        (lambda slope, intercept, x: intercept * x**slope, "coefficient is 10 ** intercept"),
+    ]:
+        assert not check_extrapolate(wrong)
+        assert words in _printed(capsys)
+
+
 def test_check_misuse_raises():
     from gptmini.checks import check_fit_loglog, check_run_flops
 

@@ -4,10 +4,12 @@
   al. 2020's count: 4C² in attention, 8C² in the MLP, per layer), and training compute ≈ 6 · N · D. GPT-3
   (96 × 12288, 300B tokens) must come out near its paper's 3.14e23.
 * ``fit_loglog(x, y)``: the least-squares line through (log10 x, log10 y), as (slope, intercept).
+* ``extrapolate(slope, intercept, x)``: the loss that line gives at a new size x, 10^(intercept + slope · log10 x).
 
 Each check names the usual slip when the answer matches it: 2·N·D (the forward pass only), attention or MLP
 weights alone, n_embd not squared; natural log on one axis and log10 on the other, natural log for both
-(right slope, intercept in other units), loss fitted instead of log loss, the exponent returned for the slope.
+(right slope, intercept in other units), loss fitted instead of log loss, the exponent returned for the slope;
+the line's value left in log10, or taken back with exp, or the intercept used as the coefficient.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 from ._report import CheckResult, call_answer, combine, compare_values, failed, passed, require_callable
 from .fallbacks import _VERSIONS
 
-__all__ = ["check_run_flops", "check_fit_loglog", "reference_run_flops"]
+__all__ = ["check_run_flops", "check_fit_loglog", "check_extrapolate", "reference_run_flops"]
 
 
 def reference_run_flops(n_layer: int, n_embd: int, n_tokens: float) -> float:
@@ -137,10 +139,41 @@ def check_fit_loglog(fit_fn: Callable[[Any, Any], Any]) -> CheckResult:
     return passed(f"check_fit_loglog: slope {slope:.4f} and intercept {intercept:.4f} match gptmini")
 
 
+def check_extrapolate(extrapolate_fn: Callable[[float, float, float], Any]) -> CheckResult:
+    """``extrapolate_fn(slope, intercept, x)`` = 10 ** (intercept + slope * log10(x)), for three lines and sizes."""
+    require_callable(extrapolate_fn, "extrapolate_fn", "check_extrapolate")
+    results = []
+    for slope, intercept, x in ((-0.15, 0.9, 4e5), (-0.076, 1.2, 1e9), (-0.05, 0.4, 3e12)):
+        what = f"extrapolate({slope}, {intercept}, {x:g})"
+        value, error = call_answer(what, extrapolate_fn, slope, intercept, x)
+        if error is not None:
+            return error
+        try:
+            got = float(value)
+        except (TypeError, ValueError):
+            return failed(what, f"should be a number, got a {type(value).__name__}")
+        line = intercept + slope * math.log10(x)
+        slips = {
+            line: "that is log10 of the loss, the line's value: take 10 to that power",
+            math.exp(line): "the line is in log10, so go back with 10 ** value, not exp",
+            10 ** (intercept + slope * math.log(x)): "the sizes were in log10 when you fitted: use log10(x), not ln",
+            intercept * x**slope: "the intercept is log10 a: the coefficient is 10 ** intercept",
+        }
+        hint = next((h for v, h in slips.items() if _close(got, v)), None)
+        results.append(compare_values(what, got, 10**line, hint))
+    return combine("check_extrapolate", results)
+
+
+def _extrapolate(slope: float, intercept: float, x: float) -> float:
+    return 10 ** (intercept + slope * math.log10(x))
+
+
 def _fit_loglog():
     from ..scaling import loglog_line
 
     return loglog_line  # fit_loglog(x, y) -> (slope, intercept) in log10 space
 
 
-_VERSIONS.update({"run_flops": lambda: reference_run_flops, "fit_loglog": _fit_loglog})
+_VERSIONS.update(
+    {"run_flops": lambda: reference_run_flops, "fit_loglog": _fit_loglog, "extrapolate": lambda: _extrapolate}
+)
