@@ -189,6 +189,7 @@ def test_check_extrapolate_passes_the_answer_and_names_the_slips(capsys):
     assert check_extrapolate(lambda slope, intercept, x: 10 ** (intercept + slope * math.log10(x)))
     assert check_extrapolate(package_version("extrapolate"))
     assert package_version("extrapolate")(-0.5, 1.0, 100.0) == pytest.approx(1.0, abs=1e-12)
+    assert package_version("extrapolate")(-0.5, 1.0, np.array([1.0, 100.0])) == pytest.approx([10.0, 1.0])
     _printed(capsys)
     for wrong, words in [
         (lambda slope, intercept, x: intercept + slope * math.log10(x), "take 10 to that power"),

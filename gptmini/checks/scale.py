@@ -164,8 +164,10 @@ def check_extrapolate(extrapolate_fn: Callable[[float, float, float], Any]) -> C
     return combine("check_extrapolate", results)
 
 
-def _extrapolate(slope: float, intercept: float, x: float) -> float:
-    return 10 ** (intercept + slope * math.log10(x))
+def _extrapolate(slope: float, intercept: float, x: Any) -> Any:
+    import numpy as np
+
+    return 10 ** (intercept + slope * np.log10(x))  # x: a size, or an array of them (the notebook draws the line)
 
 
 def _fit_loglog():
