@@ -361,14 +361,14 @@ def ladder_model(
     """
     import json
 
+    from .recipes import model_config
+
     target = get_device(device)
     recipe = recipe_for(rung, target)
     full = _recipe_train(recipe)
     if steps is None:
         steps = by_mode(fast=max(4, full.max_iters // 100), classroom=full.max_iters, device=target)
     folder = checkpoint_dir(recipe if steps == full.max_iters else f"{recipe}-{steps}-steps")
-    from .recipes import model_config
-
     context = full.block_size or model_config(recipe, vocab_size=2).block_size
     run = {"recipe": recipe, "steps": steps, "tokens": steps * full.batch_size * full.grad_accum_steps * context}
     record = folder / LADDER_RUN_FILE

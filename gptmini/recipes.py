@@ -229,7 +229,7 @@ _LADDER_SHAPES = {
 }
 
 
-def _ladder_recipe(n_layer: int, n_embd: int, n_head: int, batch_size: int, gpu: str | None) -> Recipe:
+def _ladder_recipe(name: str, n_layer: int, n_embd: int, n_head: int, batch_size: int, gpu: str | None) -> Recipe:
     from .sizes import non_embedding_params
 
     shape = dict(block_size=_LADDER_CONTEXT, n_layer=n_layer, n_embd=n_embd, n_head=n_head)
@@ -239,7 +239,7 @@ def _ladder_recipe(n_layer: int, n_embd: int, n_head: int, batch_size: int, gpu:
     return Recipe(
         f"characters, GPT-2's pre-LN, {n_layer} x {n_embd}, {n / 1e3:.0f}K non-embedding parameters ({where})",
         "shakespeare-char",
-        model=dict(shape, name=f"ladder-{n_layer}x{n_embd}"),
+        model=dict(shape, name=name),
         train=dict(
             batch_size=batch_size,
             max_iters=steps,
@@ -256,5 +256,6 @@ def _ladder_recipe(n_layer: int, n_embd: int, n_head: int, batch_size: int, gpu:
 #: The rungs' recipe names, smallest first (CPU sizes; each names its GPU variant).
 LADDER = tuple(f"ladder-{n_layer}x{n_embd}" for n_layer, n_embd, _ in _LADDER_SHAPES)
 for (_l, _c, _h), (_gl, _gc, _gh) in _LADDER_SHAPES.items():
-    RECIPES[f"ladder-gpu-{_gl}x{_gc}"] = _ladder_recipe(_gl, _gc, _gh, 64, None)
-    RECIPES[f"ladder-{_l}x{_c}"] = _ladder_recipe(_l, _c, _h, _LADDER_BATCH, f"ladder-gpu-{_gl}x{_gc}")
+    _gpu = f"ladder-gpu-{_gl}x{_gc}"
+    RECIPES[_gpu] = _ladder_recipe(_gpu, _gl, _gc, _gh, 64, None)
+    RECIPES[f"ladder-{_l}x{_c}"] = _ladder_recipe(f"ladder-{_l}x{_c}", _l, _c, _h, _LADDER_BATCH, _gpu)
