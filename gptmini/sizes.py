@@ -22,3 +22,12 @@ def flops(n_params: float, n_tokens: float) -> float:
     if n_params <= 0 or n_tokens <= 0:
         raise ValueError(f"n_params and n_tokens must be positive, got {n_params} and {n_tokens}")
     return 6.0 * float(n_params) * float(n_tokens)
+
+
+def non_embedding_params(config: GPTConfig) -> int:
+    """Parameters outside the token and position tables: the N of Kaplan et al. (2020)'s scaling laws.
+
+    The tables grow with the vocabulary and the context, not with what the model can compute, and at
+    classroom sizes they are a large share of the whole, which bends a power law fitted to all parameters.
+    """
+    return count_params(config) - (config.vocab_size + config.block_size) * config.n_embd

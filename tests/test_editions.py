@@ -288,7 +288,7 @@ def test_package_versions_pass_their_checks():
 
 def test_the_converted_notebooks_carry_markers_and_no_details():
     marked = {p.name for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb") if editions.BEGIN in p.read_text(encoding="utf-8")}
-    assert len(CONVERTED) == 12 and set(CONVERTED) == marked  # tests/test_notebooks.py runs both editions of each
+    assert len(CONVERTED) == 13 and set(CONVERTED) == marked  # tests/test_notebooks.py runs both editions of each
     with_details = [name for name in CONVERTED if "<details>" in (NOTEBOOKS / name).read_text(encoding="utf-8")]
     assert not with_details, f"answers belong in marked regions (the solutions folder), not <details>: {with_details}"
 

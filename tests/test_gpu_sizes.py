@@ -108,7 +108,8 @@ def test_gpu_variants_change_the_sizes_only():
         assert (gpu_recipe.tokenizer, gpu_recipe.text) == (cpu_recipe.tokenizer, cpu_recipe.text)
         small, big = model_config(name, 1024), model_config(gpu, 1024)
         assert big.norm == small.norm and big.name == gpu  # a checkpoint of one is never taken for the other
-        assert (big.n_head, big.n_embd) == (6, 384) and big.n_layer == (12 if "deep" in gpu else 6)
+        if not name.startswith("ladder-"):  # nanoGPT's GPU sizes; the scale ladder's rungs grow on their own rule
+            assert (big.n_head, big.n_embd) == (6, 384) and big.n_layer == (12 if "deep" in gpu else 6)
         assert big.n_layer * big.n_embd > small.n_layer * small.n_embd and big.block_size >= small.block_size
     for gpu in ("shakespeare-char-gpu", "gpt1-shakespeare-gpu"):  # nanoGPT's recipe, as it published it
         config, train = model_config(gpu, 65), train_config(gpu)

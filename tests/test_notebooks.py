@@ -30,6 +30,7 @@ EXPECTED = [
     "09_real_gpt2_weights_and_decoding.ipynb",
     "10_zero_and_few_shot.ipynb",
     "11_inside_the_model.ipynb",
+    "12_from_gpt2_to_gpt3.ipynb",
 ]
 CELL_TIMEOUT_S = 600
 TIMES: dict[str, float] = {}

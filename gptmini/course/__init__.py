@@ -16,11 +16,13 @@ from .checkpoints import (
     FALLBACK_RECIPE,
     FINETUNE_RECIPE,
     GPU_SUFFIX,
+    LADDER_RUN_FILE,
     checkpoint_dir,
     checkpoint_name,
     course_model,
     finetune_base_model,
     home,
+    ladder_model,
 )
 from .modes import MODES, SCALES, Setup, by_mode, describe_shape, describe_sizes, mode, scale, seed_everything, setup
 from .recipes import model_config, recipe_for, train_config
@@ -29,6 +31,7 @@ __all__ = [
     "FALLBACK_RECIPE",
     "FINETUNE_RECIPE",
     "GPU_SUFFIX",
+    "LADDER_RUN_FILE",
     "MODES",
     "SCALES",
     "Setup",
@@ -40,6 +43,7 @@ __all__ = [
     "describe_sizes",
     "finetune_base_model",
     "home",
+    "ladder_model",
     "mode",
     "model_config",
     "recipe_for",

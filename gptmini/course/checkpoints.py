@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ..device import get_device
-from .modes import describe_shape, scale
-from .recipes import prepare, recipe_for, train_config
+from ..device import describe, get_device
+from .modes import describe_shape, scale, seed_everything
+from .recipes import model_config, prepare, recipe_for, train_config
 
 if TYPE_CHECKING:
     from ..model import GPT
@@ -202,3 +202,42 @@ def finetune_base_model(
         f"on the training plays (validation loss {val:.2f} nats per token), saved to {folder}"
     )
     return model.eval(), tok, source
+
+
+#: What :func:`ladder_model` writes beside a rung it trained: its steps, tokens and wall time.
+LADDER_RUN_FILE = "ladder_run.json"
+
+
+def ladder_model(
+    rung: str, *, steps: int | None = None, device: str | torch.device | None = None
+) -> tuple[GPT, Tokenizer, dict]:
+    """One rung of notebook 12's scale ladder (``recipes.LADDER``): ``(model in eval mode, tokenizer, run)``.
+
+    ``run`` says where the model came from and what training it had: ``steps``, ``tokens``, ``seconds`` (wall
+    time of the training, None when it is not known, e.g. a teacher's checkpoint) and ``folder``. With the
+    recipe's own steps (classroom mode) the folder is the one ``python -m gptmini train --preset RUNG`` writes,
+    so a rung trained before class is used as it is; other step counts (fast mode) get a folder of their own,
+    ``RUNG-<steps>-steps``. A missing rung trains now, with a progress bar, and is saved for next time. On the
+    GPU scale each rung is its recipe's GPU variant.
+    """
+    target = get_device(device)
+    here = scale(target)
+    recipe = recipe_for(rung, here)
+    config = train_config(recipe, here)
+    if steps is None:
+        steps = config.max_iters
+    folder = checkpoint_dir(recipe if steps == train_config(recipe).max_iters else f"{recipe}-{steps}-steps")
+    context = config.block_size or model_config(recipe, vocab_size=2).block_size
+    run = {"recipe": recipe, "steps": steps, "tokens": steps * config.batch_size * config.grad_accum_steps * context}
+    record = folder / LADDER_RUN_FILE
+    if (folder / "model.safetensors").exists():
+        model, tok = _load(folder, target)
+        saved = json.loads(record.read_text(encoding="utf-8")) if record.exists() else {}
+        run.update(seconds=saved.get("seconds"), device=saved.get("device"), folder=str(folder), trained_now=False)
+        return model.eval(), tok, run
+    seed_everything(config.seed)  # the same initial weights on every machine
+    started = time.perf_counter()
+    model, tok, _ = _train_recipe(recipe, here, folder, target, f"rung {rung}", steps)
+    run.update(seconds=time.perf_counter() - started, device=describe(target), folder=str(folder), trained_now=True)
+    record.write_text(json.dumps({k: run[k] for k in ("steps", "tokens", "seconds", "device")}), encoding="utf-8")
+    return model.eval(), tok, run

@@ -330,3 +330,62 @@ def prepare(
     train_ids, val_ids = train_val_split(encode_corpus(tokenizer, text), VAL_FRACTION)
     config = model_config(name, tokenizer.vocab_size, scale)
     return Prepared(tokenizer, config, train_ids, val_ids, train_config(name, scale, **overrides))
+
+
+# ------------------------------------------------------------------------- the scale ladder (notebook 12)
+# Five GPT-2-style (pre-LN) character models on the whole Shakespeare, each about twice the one below in
+# non-embedding parameters N. One rule for every rung: context 128, batches of 16 x 128 characters, learning
+# rate 2e-3 with a 5 % warm-up and a cosine to a tenth, and LADDER_TOKENS_PER_PARAM x N training tokens
+# (about 20, the ratio Hoffmann et al. 2022 found compute-optimal): the steps follow from the size.
+# `python -m gptmini train --preset ladder-4x64` trains one rung before class; notebook 12 trains the missing ones.
+LADDER_TOKENS_PER_PARAM = 20
+_LADDER_BATCH, _LADDER_CONTEXT = 16, 128
+#: (layers, width, heads) of each CPU rung, then of its GPU variant: more tokens per step (64 x 128), sizes from
+#: 98K to 1.8M non-embedding parameters (on a CUDA GPU; times and losses not measured yet; the top rungs there
+#: read the training text several times over).
+_LADDER_SHAPES = {
+    (1, 32, 2): (2, 64, 4),
+    (2, 32, 2): (2, 96, 6),
+    (2, 48, 3): (3, 112, 7),
+    (3, 56, 4): (4, 128, 8),
+    (4, 64, 4): (4, 192, 12),
+}
+
+
+def _ladder_recipe(name: str, n_layer: int, n_embd: int, n_head: int, batch_size: int, gpu: str | None) -> Recipe:
+    from ..sizes import non_embedding_params
+
+    shape = dict(block_size=_LADDER_CONTEXT, n_layer=n_layer, n_embd=n_embd, n_head=n_head)
+    n = non_embedding_params(GPTConfig.preset("shakespeare-char", **shape))  # the vocabulary does not count
+    steps = -(-LADDER_TOKENS_PER_PARAM * n // (batch_size * _LADDER_CONTEXT))  # ceil: at least the rule's tokens
+    where = "for a CUDA GPU" if gpu is None else "notebook 12's scale ladder"
+    fast_steps = max(4, steps // 100)  # fast mode: a hundredth of the run, seconds for the whole ladder
+    return Recipe(
+        f"characters, GPT-2's pre-LN, {n_layer} x {n_embd}, {n / 1e3:.0f}K non-embedding parameters ({where})",
+        "shakespeare-char",
+        model=dict(shape, name=name),
+        train=dict(
+            batch_size=batch_size,
+            max_iters=steps,
+            learning_rate=2e-3,
+            min_lr=2e-4,
+            warmup_iters=max(1, steps // 20),
+            eval_interval=steps,
+            eval_iters=10,
+        ),
+        gpu=gpu,
+        fast=dict(
+            max_iters=fast_steps,
+            warmup_iters=min(max(1, steps // 20), max(1, fast_steps // 10)),
+            eval_interval=fast_steps,
+            eval_iters=2,
+        ),
+    )
+
+
+#: The rungs' recipe names, smallest first (CPU sizes; each names its GPU variant).
+LADDER = tuple(f"ladder-{n_layer}x{n_embd}" for n_layer, n_embd, _ in _LADDER_SHAPES)
+for (_l, _c, _h), (_gl, _gc, _gh) in _LADDER_SHAPES.items():
+    _gpu = f"ladder-gpu-{_gl}x{_gc}"
+    RECIPES[_gpu] = _ladder_recipe(_gpu, _gl, _gc, _gh, 64, None)
+    RECIPES[f"ladder-{_l}x{_c}"] = _ladder_recipe(f"ladder-{_l}x{_c}", _l, _c, _h, _LADDER_BATCH, _gpu)

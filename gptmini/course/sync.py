@@ -22,7 +22,7 @@ BADGE_SVG = "https://colab.research.google.com/assets/colab-badge.svg"
 BADGE_RE = re.compile(r"^\[!\[Open In Colab\]\([^)]*\)\]\([^)]*\)$", re.M)
 POINTER_PREFIX = "> **On Colab**"
 # Code that calls one of these reads or writes a course checkpoint: such notebooks get the Drive pointer.
-USES_CHECKPOINT = re.compile(r"\b(checkpoint_dir|course_model|finetune_base_model|save_pretrained)\(")
+USES_CHECKPOINT = re.compile(r"\b(checkpoint_dir|course_model|finetune_base_model|ladder_model|save_pretrained)\(")
 # A row of the README's notebook table: "| NN | [title](notebooks/NN_name.ipynb) [badge] | ...".
 README_ROW = re.compile(
     r"^(\|[^|\n]*\|\s*)\[([^\]\n]+)\]\(notebooks/(\d\d_[\w.-]+\.ipynb)\)"

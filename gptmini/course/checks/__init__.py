@@ -11,7 +11,7 @@ yet says "⏳ not yet: …" instead, and ``package_version(name)`` gives the pac
     if not check_softmax(softmax):
         softmax = package_version("softmax")
 
-``nb00`` … ``nb11`` each hold one notebook's checks and its ``PACKAGE_VERSIONS`` table.
+``nb00`` … ``nb12`` each hold one notebook's checks and its ``PACKAGE_VERSIONS`` table.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import nb00, nb01, nb02, nb03, nb04, nb05, nb06, nb07, nb08, nb09, nb10, nb11
+from . import nb00, nb01, nb02, nb03, nb04, nb05, nb06, nb07, nb08, nb09, nb10, nb11, nb12
 from ._report import CheckResult, combine, compare_tensors, compare_values, failed, not_yet, passed
 
 __all__ = [
@@ -33,7 +33,7 @@ __all__ = [
     "package_version",
 ]
 
-_NOTEBOOKS = (nb00, nb01, nb02, nb03, nb04, nb05, nb06, nb07, nb08, nb09, nb10, nb11)
+_NOTEBOOKS = (nb00, nb01, nb02, nb03, nb04, nb05, nb06, nb07, nb08, nb09, nb10, nb11, nb12)
 
 
 def _versions() -> dict[str, Callable[..., Any]]:
