@@ -52,3 +52,9 @@ from .decoding import *  # noqa: E402, F403
 from .decoding import __all__ as _decoding_all  # noqa: E402
 
 __all__ += _decoding_all
+
+# notebook 11, part 2: the direct-logit-attribution projection, a head's full OV circuit
+from .circuits import *  # noqa: E402, F403
+from .circuits import __all__ as _circuits_all  # noqa: E402
+
+__all__ += _circuits_all
