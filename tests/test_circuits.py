@@ -283,3 +283,50 @@ def test_qk_matrix_gives_the_scores_on_any_stream_when_biases_are_zero():
     assert float(composition_score(torch.eye(3), torch.eye(3))) == pytest.approx(1 / math.sqrt(3))
     with pytest.raises(ValueError, match="pre-LN"):
         qk_matrix(random_model("post"), 0, 0)
+
+
+# ------------------------------------------------------------------------ the GPT-2 path, offline
+def test_induction_circuit_on_a_random_gpt2_folder_in_the_hub_layout(tmp_path):
+    """What notebook 11 runs on real GPT-2 when online, here on random weights stored as the hub stores them."""
+    import json
+
+    from safetensors.torch import save_file
+
+    from gptmini.inspect import head_scores, induction_circuit
+
+    torch.manual_seed(0)
+    source = GPT(GPTConfig(vocab_size=50, block_size=32, n_layer=3, n_head=2, n_embd=16, dropout=0.0))
+    state = {}
+    for key, value in source.state_dict().items():
+        if key == "lm_head.weight":
+            continue
+        key = key.removeprefix("transformer.")  # the hub's keys carry no prefix; Conv1D stores (in, out)
+        state[key] = (
+            value.t().contiguous() if key.endswith(("c_attn.weight", "c_proj.weight", "c_fc.weight")) else value
+        )
+    save_file(state, tmp_path / "model.safetensors")
+    hub = dict(model_type="gpt2", vocab_size=50, n_positions=32, n_embd=16, n_layer=3, n_head=2)
+    (tmp_path / "config.json").write_text(json.dumps(hub))
+    model = GPT.from_pretrained(tmp_path).eval()
+    report = induction_circuit(model, n=8, batch=2, seed=0)
+    clean = repeated_tokens(50, 8, 2, 0)
+    corrupted = clean.clone()
+    corrupted[:, :8] = repeated_tokens(50, 8, 2, 1)[:, :8]
+    expected = patch_heads(model, clean, corrupted, negative_loss_metric(clean, start=8))
+    torch.testing.assert_close(report.recovered, expected.recovered, rtol=0, atol=1e-9)
+    scores = head_scores(model, clean[0], n=8, batch=2, seed=0)
+    torch.testing.assert_close(report.scores["induction"], scores["induction"])
+    best = divmod(int(scores["induction"].argmax()), 2)
+    assert report.induction_heads[0] == best and len(report.induction_heads) == 3
+    layer, head = report.previous_token_head
+    assert layer < max(1, best[0]) or best[0] == 0
+    for h, value in zip(report.induction_heads, report.k_composition, strict=True):
+        if layer < h[0]:
+            assert value == pytest.approx(float(k_composition(model, (layer, head), h)), abs=1e-9)
+        else:
+            assert math.isnan(value)
+    assert report.clean_loss == pytest.approx(-expected.clean) and report.corrupted_loss == pytest.approx(
+        -expected.corrupted
+    )
+    with pytest.raises(ValueError, match="post-LN"):
+        induction_circuit(random_model("post"), n=4)

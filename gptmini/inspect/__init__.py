@@ -21,6 +21,7 @@ from .circuits import (
     qk_matrix,
     top1_diagonal,
 )
+from .induction import InductionReport, induction_circuit
 from .lens import lens_top_tokens, logit_lens, unembed
 from .patching import (
     Patching,
@@ -45,6 +46,8 @@ from .scores import (
 __all__ = [
     "SCORES",
     "Attribution",
+    "InductionReport",
+    "induction_circuit",
     "Patching",
     "composition_score",
     "copying_score",

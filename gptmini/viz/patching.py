@@ -128,7 +128,7 @@ class PatchingExplorer(TextInput, widgets.VBox):
         grid = self.result.recovered.numpy()
         rows, cols = grid.shape
         heads = self.kind.value == "heads"
-        width = min(12.0, 2.5 + 0.5 * cols) if heads else min(14.0, 2.5 + 0.3 * cols)
+        width = min(13.0, 3.5 + 0.5 * cols) if heads else min(15.0, 3.5 + 0.3 * cols)
         fig = new_figure(max(5.0, width), max(3.0, 1.6 + 0.45 * rows))
         ax = fig.add_subplot()
         limit = max(1.0, float(np.nanmax(np.abs(grid))) if np.isfinite(grid).any() else 1.0)
@@ -148,7 +148,7 @@ class PatchingExplorer(TextInput, widgets.VBox):
             ax.set_xlabel("position (clean token)", fontsize=FONT - 1)
             ax.set_yticks(range(rows), ["h0"] + [f"after block {d}" for d in range(rows - 1)], fontsize=FONT - 2)
         bar = fig.colorbar(art, ax=ax)
-        bar.set_label("recovered fraction (1 = clean, 0 = corrupted)", fontsize=FONT - 2)
+        bar.set_label("recovered (1 = clean, 0 = corrupted)", fontsize=FONT - 3)
         ax.set_title(f"activation patching: {'each head' if heads else 'residual stream'}", fontsize=FONT)
         return fig
 
