@@ -21,6 +21,7 @@ from gptmini.inspect import (
     logit_diff_metric,
     negative_loss_metric,
     ov_matrix,
+    ov_on_stream,
     patch_everything,
     patch_heads,
     patch_residual,
@@ -206,6 +207,13 @@ def test_full_circuits_equal_an_explicit_forward_on_one_hot_inputs():
             torch.testing.assert_close(full_qk_circuit(model, head), scores, rtol=0, atol=1e-12)
             written = v[:, cols] @ block.attn.c_proj.weight[:, cols].T  # the head's slice of c_proj, no bias
             torch.testing.assert_close(full_ov_circuit(model, head), model.lm_head(written), rtol=0, atol=1e-12)
+    # a layer-1 head on the real stream entering layer 1: the same steps on that stream
+    _, cache = run_with_cache(model, IDS)
+    block = model.transformer.h[1]
+    with torch.no_grad():
+        v = block.attn.c_attn(block.ln_1(cache.resid[0]))[..., 2 * 32 + 8 : 2 * 32 + 16]  # head 1's values
+        expected = model.lm_head(v @ block.attn.c_proj.weight[:, 8:16].T)
+    torch.testing.assert_close(ov_on_stream(model, 1, 1, cache.resid[0]), expected, rtol=0, atol=1e-12)
 
 
 def test_copying_score_uses_the_small_eigenproblem_and_top1_diagonal():
@@ -216,6 +224,8 @@ def test_copying_score_uses_the_small_eigenproblem_and_top1_diagonal():
         assert copying_score(model, head) == pytest.approx(float(eig.real.sum() / eig.abs().sum()), abs=1e-9)
     assert top1_diagonal(torch.eye(5) * 2 - 1) == 1.0
     assert top1_diagonal(torch.eye(4).roll(1, 0)) == 0.0
+    offset = torch.tensor([0.0, 0.0, 9.0, 0.0])  # a logit raised whatever the head attends to: not copying
+    assert top1_diagonal(torch.eye(4) + offset) == 1.0 and top1_diagonal(torch.eye(4).roll(1, 0) + offset) == 0.0
     # a head whose OV circuit is the unembedding's inverse copies perfectly: make W_OV map e_t to u_t
     torch.manual_seed(0)
     copy = GPT(GPTConfig(vocab_size=8, block_size=4, n_layer=1, n_head=1, n_embd=8, dropout=0.0, attn_only=True))

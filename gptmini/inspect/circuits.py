@@ -87,12 +87,26 @@ def full_qk_circuit(model, head: int, layer: int = 0) -> torch.Tensor:
 
 
 @torch.no_grad()
-def full_ov_circuit(model, head: int, layer: int = 0) -> torch.Tensor:
-    """(vocab, vocab): row s = the logits the head adds when it attends (fully) to a token s; no final LayerNorm."""
-    _require_pre_ln(model, "full_ov_circuit")
+def ov_on_stream(model, layer: int, head: int, resid: torch.Tensor) -> torch.Tensor:
+    """(..., vocab): the logits the head would add, straight to the unembedding, if it attended fully to a
+    position whose residual stream is ``resid`` (..., C): ``ln_1``, values (with their bias), ``W_O``, ``W_U``.
+
+    On the real stream entering the layer this is what the head copies from each position; on the bare token
+    embeddings it is the full OV circuit. No final LayerNorm (see the module's docstring).
+    """
+    _require_pre_ln(model, "ov_on_stream")
     w = _head_weights(model, layer, head)
-    x = _token_inputs(model, layer)
+    x = model.transformer.h[layer].ln_1(resid)
     return (x @ w["W_V"] + w["b_V"]) @ w["W_O"] @ model.lm_head.weight.detach().T
+
+
+def full_ov_circuit(model, head: int, layer: int = 0) -> torch.Tensor:
+    """(vocab, vocab): row s = the logits the head adds when it attends (fully) to a token s; no final LayerNorm.
+
+    The stream at that position is taken to hold only the token's embedding (what a layer-0 head sees, minus
+    the position); for a later head the real stream also holds what earlier layers wrote (:func:`ov_on_stream`).
+    """
+    return ov_on_stream(model, layer, head, model.transformer.wte.weight.detach())
 
 
 def composition_score(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
@@ -143,5 +157,12 @@ def copying_score(model, head: int, layer: int = 0) -> float:
 
 
 def top1_diagonal(circuit: torch.Tensor) -> float:
-    """The share of rows whose largest entry is on the diagonal (for a full OV circuit: the tokens a head copies)."""
-    return float((circuit.argmax(-1) == torch.arange(circuit.shape[0], device=circuit.device)).float().mean())
+    """The share of rows whose largest entry is on the diagonal, after centring each column.
+
+    For a full OV circuit: the share of tokens s for which attending to s raises the logit of s more than any
+    other logit, compared with attending elsewhere. Centring each column (subtracting its mean over the rows)
+    removes what the head adds whatever it attends to (its biases), which would otherwise win every row.
+    """
+    centred = circuit - circuit.mean(0, keepdim=True)
+    rows = torch.arange(circuit.shape[0], device=circuit.device)
+    return float((centred.argmax(-1) == rows).float().mean())
