@@ -124,6 +124,18 @@ def test_one_heads_attribution_is_its_output_through_frozen_ln_f_and_the_unembed
     assert abs(float(a.heads[0, 1, 2])) > 1e-3
 
 
+def test_attribution_and_circuits_without_biases():
+    torch.manual_seed(0)
+    cfg = GPTConfig(vocab_size=12, block_size=8, n_layer=2, n_head=2, n_embd=8, dropout=0.0, bias=False, attn_only=True)
+    model = GPT(cfg).double().eval()
+    ids = torch.randint(0, 12, (2, 6), generator=torch.Generator().manual_seed(0))
+    a = logit_attribution(model, ids, 1, 2)
+    torch.testing.assert_close(a.total(), a.logit_diff, rtol=0, atol=1e-12)
+    x = model.transformer.h[0].ln_1(model.transformer.wte.weight)
+    q, k, _ = model.transformer.h[0].attn.c_attn(x).split(8, dim=-1)
+    torch.testing.assert_close(full_qk_circuit(model, 1), q[:, 4:] @ k[:, 4:].T / 2.0, rtol=0, atol=1e-12)
+
+
 def test_attribution_refuses_a_post_ln_model():
     with pytest.raises(ValueError, match="needs a pre-LN model .* post-LN model \\(GPT-1\\)"):
         logit_attribution(random_model("post"), IDS, 1, 2)

@@ -32,7 +32,7 @@ def _head_weights(model, layer: int, head: int) -> dict[str, torch.Tensor]:
     c, hs = cfg.n_embd, cfg.head_size
     cols = slice(head * hs, (head + 1) * hs)
     w = attn.c_attn.weight.detach()  # (3C, C): nn.Linear stores out x in, so x W is x @ weight.T
-    b = attn.c_attn.bias.detach() if attn.c_attn.bias is not None else torch.zeros(3 * c, dtype=w.dtype)
+    b = attn.c_attn.bias.detach() if attn.c_attn.bias is not None else w.new_zeros(3 * c)
     out = {}
     for k, name in enumerate("QKV"):
         out[f"W_{name}"] = w[k * c : (k + 1) * c][cols].T  # (C, hs)

@@ -25,6 +25,8 @@ class AttributionView(TextInput, widgets.VBox):
     :class:`~gptmini.inspect.attribution.Attribution`), ``right`` and ``wrong`` (token ids).
     """
 
+    _quiet = False  # True while the widget sets its own token boxes (one redraw, not two)
+
     def __init__(self, model, tokenizer, text: str, right: str | None = None, wrong: str | None = None) -> None:
         require_pre_ln(model, "the logit-attribution view")
         self.model, self.tokenizer = model, tokenizer
@@ -69,8 +71,6 @@ class AttributionView(TextInput, widgets.VBox):
         self.right_box.value, self.wrong_box.value = self.wrong_box.value, self.right_box.value
         self._quiet = False
         self.update()
-
-    _quiet = False
 
     def _token(self, text: str, which: str) -> int | None:
         ids = list(self.tokenizer.encode(text)) if text else []
