@@ -60,7 +60,7 @@ class Patching:
     corrupted: float
 
 
-def _check_pair(model, clean: torch.Tensor, corrupted: torch.Tensor) -> None:
+def _check_pair(clean: torch.Tensor, corrupted: torch.Tensor) -> None:
     if clean.shape != corrupted.shape:
         raise ValueError(
             f"clean {tuple(clean.shape)} and corrupted {tuple(corrupted.shape)} must have the same shape: "
@@ -68,7 +68,8 @@ def _check_pair(model, clean: torch.Tensor, corrupted: torch.Tensor) -> None:
         )
 
 
-def _recover(model, clean, corrupted, metric, runs) -> Patching:
+def _recover(model, clean: torch.Tensor, corrupted: torch.Tensor, metric: Metric, runs) -> Patching:
+    """Run every patched forward pass in ``runs`` (a grid of callables) and turn the metric into fractions."""
     with torch.no_grad(), eval_mode(model):
         m_clean = float(metric(model(clean)[0]))
         m_corrupt = float(metric(model(corrupted)[0]))
@@ -83,7 +84,7 @@ def patch_heads(model, clean: torch.Tensor, corrupted: torch.Tensor, metric: Met
 
     ``recovered`` is (layers, heads).
     """
-    _check_pair(model, clean, corrupted)
+    _check_pair(clean, corrupted)
     _, cache = run_with_cache(model, clean, patterns=False)
     blocks = model.transformer.h
 
@@ -116,7 +117,7 @@ def patch_residual(
     ``recovered`` is (layers + 1, positions). ``positions=None`` patches each position on its own; a list of
     lists (e.g. ``[[0, 1, 2]]``) patches several positions at once.
     """
-    _check_pair(model, clean, corrupted)
+    _check_pair(clean, corrupted)
     _, cache = run_with_cache(model, clean, patterns=False)
     stream = cache.stream()
     points = [model.transformer.drop, *model.transformer.h]  # their outputs are the stream at depth 0, 1, …
@@ -147,7 +148,7 @@ def patch_everything(model, clean: torch.Tensor, corrupted: torch.Tensor, depth:
     It *is* the clean run from that depth on, so the logits equal the clean logits: the check that the
     patching hooks put values in the right place.
     """
-    _check_pair(model, clean, corrupted)
+    _check_pair(clean, corrupted)
     _, cache = run_with_cache(model, clean, patterns=False)
     point = [model.transformer.drop, *model.transformer.h][depth]
     value = cache.stream()[depth]
