@@ -33,6 +33,7 @@ class GPTConfig:
     layer_norm_eps: float = 1e-5
     gelu: Gelu = "tanh"  # the tanh approximation is what the OpenAI code used
     scaled_residual_init: bool | None = None  # None: follow the norm (GPT-2 scales, GPT-1 does not)
+    attn_only: bool = False  # True: blocks without MLP (and its LayerNorm), as in the induction-head studies
     name: str = field(default="custom", compare=False)
 
     def __post_init__(self) -> None:
@@ -58,6 +59,8 @@ class GPTConfig:
             problems.append(f"layer_norm_eps must be a positive number, got {self.layer_norm_eps!r}")
         if not isinstance(self.bias, bool):
             problems.append(f"bias must be True or False, got {self.bias!r}")
+        if not isinstance(self.attn_only, bool):
+            problems.append(f"attn_only must be True or False, got {self.attn_only!r}")
         if self.scaled_residual_init is not None and not isinstance(self.scaled_residual_init, bool):
             problems.append(f"scaled_residual_init must be True, False or None, got {self.scaled_residual_init!r}")
         if not isinstance(self.name, str):

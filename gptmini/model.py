@@ -107,10 +107,14 @@ class Block(nn.Module):
         self.pre_norm = config.norm == "pre"
         self.ln_1 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_eps, bias=config.bias)
         self.attn = CausalSelfAttention(config, layer_idx)
-        self.ln_2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_eps, bias=config.bias)
-        self.mlp = MLP(config)
+        self.attn_only = config.attn_only  # no MLP sub-block: the block only moves information between positions
+        if not self.attn_only:
+            self.ln_2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_eps, bias=config.bias)
+            self.mlp = MLP(config)
 
     def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        if self.attn_only:
+            return x + self.attn(self.ln_1(x), cache) if self.pre_norm else self.ln_1(x + self.attn(x, cache))
         if self.pre_norm:  # GPT-2: x + f(LN(x)) keeps a clean residual path through the whole stack
             x = x + self.attn(self.ln_1(x), cache)
             x = x + self.mlp(self.ln_2(x))

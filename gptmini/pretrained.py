@@ -136,13 +136,14 @@ def check_sizes(spec: LoadSpec, header: dict[str, tuple[str, tuple[int, ...], st
     """Compare config.json's sizes with the tensors in the file, before a model of that size is built."""
     config, problems = spec.config, []
     fc_key = "transformer.h.0.mlp.c_fc.weight"
-    missing = [key for key in (WTE, WPE, fc_key) if key not in header]
+    needed = (WTE, WPE) if config.attn_only else (WTE, WPE, fc_key)  # an attention-only model has no MLP
+    missing = [key for key in needed if key not in header]
     if missing:  # these fix every size; without them a config could ask for any size at all
         raise CheckpointError(
             f"{source} lacks {[k.removeprefix('transformer.') for k in missing]}, so config.json's sizes cannot be "
             "checked; the file is incomplete or not a GPT checkpoint"
         )
-    wte, wpe, fc = header[WTE][1], header[WPE][1], header[fc_key][1]
+    wte, wpe = header[WTE][1], header[WPE][1]
     if wte != (config.vocab_size, config.n_embd):
         problems.append(f"vocab_size x n_embd = {config.vocab_size} x {config.n_embd}, but wte is {wte}")
     if wpe != (config.block_size, config.n_embd):
@@ -150,8 +151,9 @@ def check_sizes(spec: LoadSpec, header: dict[str, tuple[str, tuple[int, ...], st
     layers = _layers_in(header)
     if len(layers) != config.n_layer:
         problems.append(f"n_layer = {config.n_layer}, but the file holds {len(layers)} layers")
+    fc = header[fc_key][1] if fc_key in header else ()
     width = (fc[-1] if spec.conv1d else fc[0]) if len(fc) == 2 else None
-    if width != config.mlp_size:
+    if not config.attn_only and width != config.mlp_size:
         problems.append(f"the MLP width (n_inner) is {config.mlp_size}, but h.0.mlp.c_fc has shape {fc}")
     if problems:
         raise CheckpointError(

@@ -12,7 +12,7 @@ def count_params(config: GPTConfig) -> int:
     norm = c * (1 + b)  # LayerNorm: a scale, and a shift when bias=True
     attention = c * 3 * c + b * 3 * c + c * c + b * c
     mlp = c * f + b * f + f * c + b * c
-    block = attention + mlp + 2 * norm
+    block = attention + norm if config.attn_only else attention + mlp + 2 * norm
     final_norm = norm if config.norm == "pre" else 0
     return v * c + t * c + config.n_layer * block + final_norm
 

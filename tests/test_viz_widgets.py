@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from gptmini import GPT, GPTConfig
 from gptmini.inspect import attention_maps
 from gptmini.tokenizers import BPETokenizer
 from gptmini.viz import attention_explorer, bpe_explorer, sampling_explorer
@@ -223,3 +224,79 @@ def test_sampling_panels_have_titles_and_an_x_label(char_model, char_tok):
             assert label_box.y0 >= 0, "the x label is cut off at the bottom of the figure"
     finally:
         plt.close(fig)
+
+
+# ------------------------------------------------------------------ notebook 11, part 2: patching and attribution
+def test_patching_explorer_maps_heads_and_positions_and_opens_a_head(char_model, char_tok):
+    from gptmini.inspect import negative_loss_metric, patch_heads, patch_residual
+    from gptmini.viz import AttentionExplorer, patching_explorer
+
+    clean, corrupted = "the mind the mind", "or not a the mind"  # same length, first half changed
+    ex = patching_explorer(char_model, char_tok, clean, corrupted)
+    c, k = torch.tensor([char_tok.encode(clean)]), torch.tensor([char_tok.encode(corrupted)])
+    right, wrong = int(char_model(c)[0][0, -1].argmax()), int(char_model(k)[0][0, -1].argmax())
+    assert ex.result.recovered.shape == (2, 2) and ex.tokens_compared == (right, wrong)
+    logits_c = char_model(c)[0][0, -1].detach()
+    assert ex.result.clean == pytest.approx(float(logits_c[right] - logits_c[wrong]), abs=1e-5)
+    before = png(ex)
+    ex.metric.value = "loss"
+    expected = patch_heads(char_model, c, k, negative_loss_metric(c, start=c.shape[1] // 2))
+    np.testing.assert_allclose(ex.result.recovered.numpy(), expected.recovered.numpy(), atol=1e-6)
+    assert png(ex) != before and "minus the loss" in ex.status.value
+    ex.kind.value = "residual"
+    expected = patch_residual(char_model, c, k, negative_loss_metric(c, start=c.shape[1] // 2))
+    assert ex.result.recovered.shape == (3, len(clean))
+    np.testing.assert_allclose(ex.result.recovered.numpy(), expected.recovered.numpy(), atol=1e-6)
+    ex.kind.value = "heads"
+    ex.head_picker.value = (1, 1)
+    assert "<b>L1H1</b>" in ex.status.value
+    ex.open_button.click()
+    assert isinstance(ex.explorer, AttentionExplorer) and (ex.explorer.layer.value, ex.explorer.head.value) == (1, 1)
+    assert ex.explorer_box.children == (ex.explorer,)
+
+
+def test_patching_explorer_reports_bad_pairs(char_model, char_tok):
+    from gptmini.viz import patching_explorer
+
+    ex = patching_explorer(char_model, char_tok, "to be or", "to be or")
+    assert "nothing to recover" in ex.status.value
+    ex.corrupted_box.value = "to be"  # a different length: said on the status line, the old pair stays
+    assert "same length" in ex.status.value and ex.corrupted_ids == char_tok.encode("to be or")
+    ex.corrupted_box.value = "no be or"
+    assert ex.corrupted_ids == char_tok.encode("no be or") and "same length" not in ex.status.value
+    with pytest.raises(ValueError, match="same length"):
+        patching_explorer(char_model, char_tok, "to be or", "to")
+
+
+def test_logit_attribution_view_bars_match_the_library(char_model, char_tok):
+    from gptmini.inspect import logit_attribution
+    from gptmini.viz import logit_attribution_view
+
+    text = "to be or not to b"
+    view = logit_attribution_view(char_model, char_tok, text)
+    idx = torch.tensor([char_tok.encode(text)])
+    top = char_model(idx)[0][0, -1].topk(2).indices.tolist()
+    assert (view.right, view.wrong) == tuple(top)
+    a = logit_attribution(char_model, idx, top[0], top[1])
+    torch.testing.assert_close(view.attribution.heads, a.heads)
+    assert float(view.attribution.total()[0]) == pytest.approx(float(a.logit_diff[0]), abs=1e-4)
+    assert png(view).startswith(PNG) and "L" in view.status.value
+    before = png(view)
+    view.swap_button.click()
+    assert (view.right, view.wrong) == (top[1], top[0]) and png(view) != before
+    torch.testing.assert_close(view.attribution.heads, -a.heads)
+    view.right_box.value = "to"  # two tokens: said on the status line
+    assert "give exactly one token" in view.status.value and (view.right, view.wrong) == (top[1], top[0])
+    view.right_box.value = "e"
+    assert view.right == char_tok.encode("e")[0]
+    view.text_box.value = "or not"
+    assert view.ids == char_tok.encode("or not")
+
+
+def test_logit_attribution_view_refuses_a_post_ln_model(char_tok):
+    from gptmini.viz import logit_attribution_view
+
+    torch.manual_seed(0)
+    post = GPT(GPTConfig.preset("tiny", vocab_size=char_tok.vocab_size, norm="post")).eval()
+    with pytest.raises(ValueError, match="needs a pre-LN model"):
+        logit_attribution_view(post, char_tok, "to be")

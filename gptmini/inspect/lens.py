@@ -33,7 +33,18 @@ def logit_lens(model, idx: torch.Tensor) -> torch.Tensor:
 
 
 def lens_top_tokens(model, idx: torch.Tensor, k: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-    """Top-k token ids and probabilities at every depth and position of one sequence: (depths, T, k) each."""
+    """Top-k token ids and probabilities at every depth and position of one sequence: (depths, T, k) each.
+
+    ``idx`` is one sequence, (T,) or (1, T); for a batch, call :func:`logit_lens` (or this once per row).
+    """
+    idx = torch.as_tensor(idx)
+    if idx.dim() == 2 and idx.size(0) == 1:
+        idx = idx[0]
+    if idx.dim() != 1:
+        raise ValueError(
+            f"lens_top_tokens reads one sequence, (T,) or (1, T), got shape {tuple(idx.shape)}; "
+            "call it once per row, or use logit_lens for a batch"
+        )
     probs = logit_lens(model, idx.reshape(1, -1))[:, 0].float().softmax(-1)
     values, ids = probs.topk(k, dim=-1)
     return ids, values

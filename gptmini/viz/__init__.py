@@ -51,3 +51,9 @@ __all__ += [
     "head_gallery",
     "logit_lens_table",
 ]
+
+# Notebook 11, part 2: which heads carry a behaviour (patching), how much each writes toward a token (attribution).
+from .attribution import AttributionView, logit_attribution_view  # noqa: E402
+from .patching import PatchingExplorer, patching_explorer  # noqa: E402
+
+__all__ += ["AttributionView", "PatchingExplorer", "logit_attribution_view", "patching_explorer"]
