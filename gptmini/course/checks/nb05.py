@@ -84,6 +84,32 @@ def check_gpt(mine: nn.Module, config: GPTConfig) -> CheckResult:
     return combine("GPT-1 assembled", results)
 
 
+def _l1_slip(L1: float, model: GPT, x: torch.Tensor, y: torch.Tensor, loss: float, expected: float) -> str | None:
+    """The hint naming what a wrong L1 computed instead (None when it matches or no slip fits)."""
+    if math.isclose(L1, expected, rel_tol=1e-4, abs_tol=1e-2):
+        return None
+    if math.isclose(L1, loss, rel_tol=1e-4):
+        return "that is the mean cross-entropy (the loss); L1 is the SUM of log-probabilities, = -N × loss"
+    if math.isclose(L1, -expected, rel_tol=1e-4):
+        return "the sign is flipped: log-probabilities are negative, so L1 is negative"
+    if math.isclose(L1, -loss, rel_tol=1e-4):
+        return "that is the mean log-probability; L1 sums over all B·T predicted tokens"
+    x, y = x.to(model.device), y.to(model.device)
+    with eval_mode(model), torch.no_grad():
+        logits = model(x)[0].double()
+    slips = {
+        "that sums log P of the inputs x: the model at position i predicts the NEXT token, "
+        "so pick the log-probabilities of the targets y": logits.log_softmax(-1).gather(-1, x.unsqueeze(-1)).sum(),
+        "that sums raw logits: turn them into log-probabilities first (a log-softmax over the vocabulary)": (
+            logits.gather(-1, y.unsqueeze(-1)).sum()
+        ),
+        "the log-softmax ran over the positions: normalise over the vocabulary, the last dimension": (
+            logits.log_softmax(-2).gather(-1, y.unsqueeze(-1)).sum()
+        ),
+    }
+    return next((h for h, v in slips.items() if math.isclose(L1, float(v), rel_tol=1e-4)), None)
+
+
 def check_gpt_loss(L1: Any, model: GPT, x: torch.Tensor, y: torch.Tensor) -> CheckResult:
     """Your pretraining objective L1 = Σ log P(u_i | u_{i-k}, …, u_{i-1}) for the batch (x, y) under ``model``.
 
@@ -108,13 +134,7 @@ def check_gpt_loss(L1: Any, model: GPT, x: torch.Tensor, y: torch.Tensor) -> Che
         L1 = float(L1.detach())
     if not isinstance(L1, (int, float)):
         return failed("L1", f"should be a number, got a {type(L1).__name__}")
-    hint = None
-    if math.isclose(L1, float(loss), rel_tol=1e-4):
-        hint = "that is the mean cross-entropy (the loss); L1 is the SUM of log-probabilities, = -N × loss"
-    elif math.isclose(L1, -expected, rel_tol=1e-4):
-        hint = "the sign is flipped: log-probabilities are negative, so L1 is negative"
-    elif math.isclose(L1, -float(loss), rel_tol=1e-4):
-        hint = "that is the mean log-probability; L1 sums over all B·T predicted tokens"
+    hint = _l1_slip(L1, model, x, y, float(loss), expected)
     return compare_tensors(
         f"L1 over {n} predicted tokens",
         torch.tensor(float(L1)),
