@@ -83,7 +83,7 @@ def check_causal_mask(mask: torch.Tensor, T: int | None = None) -> CheckResult:
             return failed(
                 "mask",
                 "should hold only True/False, or 0.0 and -inf (an additive mask)",
-                hint="torch.tril(torch.ones(T, T, dtype=torch.bool)) or a float mask filled with -inf above",
+                hint="a boolean lower triangle (True where allowed), or a float mask of 0 with -inf above the diagonal",
             )
         allowed = mask == 0
     hint = None

@@ -187,7 +187,11 @@ def check_gpt1_forward(mine: nn.Module, config: Any) -> CheckResult:
             what = "your model's logits"
             if not close(got, logits):
                 if close(got, logits_no_pos):
-                    return failed(what, "ignore the position", "h0 = wte(idx) + wpe(torch.arange(T)): add W_p")
+                    return failed(
+                        what,
+                        "ignore the position",
+                        "h0 is the token embeddings plus the position embeddings W_p (the paper's equation 2)",
+                    )
                 if close(got, logits.softmax(-1)) or close(got, logits.log_softmax(-1)):
                     return failed(
                         what,
@@ -223,13 +227,15 @@ def _schedule(step: int, *, warm: str = "right", floor: str = "min_lr", kind: st
 
 
 _SCHEDULE_MISTAKES = {
-    "there is no warm-up: the rate starts at its maximum; for step < warmup_iters use "
-    "learning_rate * (step + 1) / warmup_iters": dict(warm="none"),
+    "there is no warm-up: the rate starts at its maximum; during the warm-up it should rise linearly, "
+    "from a small rate at the first step to the full one": dict(warm="none"),
     "the warm-up is off by one: step 0 gets a learning rate of 0 (an update that changes nothing); "
     "use (step + 1) / warmup_iters": dict(warm="off by one"),
-    "the cosine does not end at min_lr: it goes to 0; decay from learning_rate to min_lr, "
-    "min_lr + remaining * (learning_rate - min_lr)": dict(floor="zero"),
-    "the decay is linear, not a cosine: remaining = 0.5 * (1 + cos(pi * progress))": dict(kind="linear"),
+    "the cosine does not end at min_lr: it goes to 0; decay from learning_rate down to the floor min_lr, "
+    "not to 0": dict(floor="zero"),
+    "the decay is linear, not a cosine: the share that remains follows half a cosine period, from 1 down to 0": dict(
+        kind="linear"
+    ),
     "after decay_iters the rate should stay at min_lr (past its end the cosine turns back up)": dict(clamp=False),
 }
 

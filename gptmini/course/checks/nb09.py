@@ -110,8 +110,8 @@ def _top_k_slips(logits: torch.Tensor, k: int) -> list[tuple[torch.Tensor, str]]
     return [
         (
             exactly_k,
-            "ties at the k-th value are dropped: keep every logit >= the k-th largest value "
-            "(torch.topk(logits, k).values[..., -1:]), not just the k indices topk returns",
+            "ties at the k-th value are dropped: keep every logit >= the k-th largest value, "
+            "not just the k indices topk returns",
         ),
         (logits > kth, "the k-th largest itself is removed: remove logits *below* it (<), keep those equal to it"),
         (logits >= values[..., -1:], "one token too many: the k-th largest is values[..., k - 1] (counting from 0)"),
@@ -565,7 +565,7 @@ def check_attend_with_cache(step_fn: Callable[..., Any]) -> CheckResult:
         y, k, v = out
         expected_y = _full_pass(qkv_all, n_head)[:, past:]
         if not _close(k, k_all) or not _close(v, v_all):
-            hint = "return the keys and values of every position so far: torch.cat([past_k, k_new], dim=2)"
+            hint = "return the keys and values of every position so far: the cached ones, then the new ones"
             got = k if not _close(k, k_all) else v
             if isinstance(got, torch.Tensor) and got.shape != k_all.shape:
                 detail = f"returns keys/values of shape {tuple(got.shape)}, expected {tuple(k_all.shape)}"
@@ -577,7 +577,7 @@ def check_attend_with_cache(step_fn: Callable[..., Any]) -> CheckResult:
                 detail = "returns keys/values that differ from those of every position"
                 swapped = torch.cat([k_all[:, :, past:], k_all[:, :, :past]], dim=2)
                 if past and _close(k, swapped):
-                    hint = "the new keys go after the cached ones (they are later positions): cat([past_k, k], dim=2)"
+                    hint = "the new keys go after the cached ones (they are later positions)"
             results.append(failed(what, detail, hint))
             continue
         slips = [
@@ -599,7 +599,7 @@ def check_attend_with_cache(step_fn: Callable[..., Any]) -> CheckResult:
         ]
         hint = None
         if isinstance(y, torch.Tensor) and y.dim() == 4 and y.shape == (b, n_head, new, hs):
-            hint = "merge the heads back: y.transpose(1, 2).reshape(batch, t, C)"
+            hint = "merge the heads back: (batch, t, C), the heads side by side"
         else:
             hint = next((h for wrong, h in slips if _close(y, wrong) and not _close(y, expected_y)), None)
         results.append(compare_tensors(what, y, expected_y, hint=hint, against="one causal pass over all tokens"))
