@@ -36,6 +36,7 @@ class Wrong:
     code: str  # the learner's wrong answer, written at the region's indentation level
     words: str  # what the check must print on a ❌ line
     slip: str  # the mistake, for the report
+    fills: tuple[tuple[str, str], ...] = ()  # (exercise, right answer) of the same check, so it gets this far
 
 
 WRONG: dict[str, list[Wrong]] = {
@@ -210,6 +211,7 @@ WRONG: dict[str, list[Wrong]] = {
             "return any(self.bits[p] for p in self.positions(item))",
             "ALL its k bits",
             "any bit, not all",
+            fills=(("self.bits[p] = True", "for p in self.positions(item):\n    self.bits[p] = True"),),
         ),
         Wrong("return 6 * n_params * n_tokens", "return 2 * n_params * n_tokens", "forward pass only", "2·N·D"),
         Wrong(
@@ -258,20 +260,26 @@ def wrong_edition(path: Path, wrongs: list[Wrong]):
     nb, regions, _ = student_notebook(nbformat.read(path, as_version=4))
     cells = {}
     for wrong in wrongs:
-        found = [r for r in regions if wrong.exercise in r.answer]
-        if len(found) != 1:
-            raise ValueError(f"{path.name}: {len(found)} exercises contain {wrong.exercise!r}")
-        region = found[0]
-        first = region.stub.splitlines()[len(region.hints)]
-        indent = first[: len(first) - len(first.lstrip())]
-        code = "\n".join(indent + line if line else line for line in wrong.code.splitlines())
-        body = "\n".join([*(h for h in region.stub.splitlines()[: len(region.hints)]), code])
-        source = nb.cells[region.cell].source
-        if source.count(region.stub) != 1:
-            raise ValueError(f"{path.name}: the stub of {wrong.exercise!r} is not unique in its cell")
-        nb.cells[region.cell].source = source.replace(region.stub, body)
-        cells[wrong] = region.cell
+        for exercise, code in ((wrong.exercise, wrong.code), *wrong.fills):
+            cells[wrong] = _plant(path.name, nb, regions, exercise, code)
     return nb, cells
+
+
+def _plant(name: str, nb, regions: list, exercise: str, code: str) -> int:
+    """Put ``code`` in place of the stub of the one exercise whose answer contains ``exercise``; its cell."""
+    found = [r for r in regions if exercise in r.answer]
+    if len(found) != 1:
+        raise ValueError(f"{name}: {len(found)} exercises contain {exercise!r}")
+    region = found[0]
+    first = region.stub.splitlines()[len(region.hints)]
+    indent = first[: len(first) - len(first.lstrip())]
+    code = "\n".join(indent + line if line else line for line in code.splitlines())
+    body = "\n".join([*region.stub.splitlines()[: len(region.hints)], code])
+    source = nb.cells[region.cell].source
+    if source.count(region.stub) != 1:
+        raise ValueError(f"{name}: the stub of {exercise!r} is not unique in its cell")
+    nb.cells[region.cell].source = source.replace(region.stub, body)
+    return region.cell
 
 
 def _printed(cell) -> str:
