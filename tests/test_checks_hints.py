@@ -84,6 +84,8 @@ def test_an_inf_mask_on_the_weights_is_named():
     said = _said(check_attention(_mask_after(float("-inf"))))
     assert said.count("the -inf went into the weights, after the softmax") == 2
     assert "fill the scores with -inf, not 0" not in said
+    output_only = check_attention(lambda q, k, v: _mask_after(float("-inf"))(q, k, v)[0])
+    assert "the -inf went into the weights" in output_only.message and "sees future" not in output_only.message
 
 
 # -------------------------------------------------------------------------------- running mean (03)

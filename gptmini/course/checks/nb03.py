@@ -228,7 +228,11 @@ def check_attention(
                 hint = "the softmax ran down the columns; each query's row must sum to 1 (dim=-1)"
             elif close(got, _mask_after_softmax(q, k, v, 0.0)):
                 hint = MASK_AFTER_SOFTMAX
-        if hint == MASK_AFTER_SOFTMAX:  # its future weights are 0: a change in the future only moves the normaliser
+            elif bool(torch.isnan(got).any()) and torch.allclose(
+                got.double(), _mask_after_softmax(q, k, v, float("-inf")).double(), equal_nan=True
+            ):
+                hint = MASK_TO_WEIGHTS
+        if hint in (MASK_AFTER_SOFTMAX, MASK_TO_WEIGHTS):  # the mask is there, in the wrong place: no peek to name
             leaks = {}
         else:
             try:
