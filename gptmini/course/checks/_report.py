@@ -12,6 +12,10 @@ the cell that calls it, not in the learner's idea.
 from __future__ import annotations
 
 import math
+import os
+import re
+import sys
+import sysconfig
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -27,6 +31,8 @@ __all__ = [
     "compare_values",
     "combine",
     "call_learner",
+    "raised",
+    "learner_frame",
     "require_callable",
 ]
 
@@ -165,8 +171,17 @@ def compare_tensors(
     first = tuple(int(i) for i in bad[0])
     where = first if len(first) != 1 else f"({first[0]})"
     finite = torch.isfinite(a) & torch.isfinite(b)
-    gap = (a - b).abs()[finite]
-    largest = f"; largest gap {_fmt(float(gap.max()))}" if gap.numel() and float(gap.max()) > 0 else ""
+    broken = ~torch.isfinite(a) & torch.isfinite(b)  # nan or inf where the answer is a number: an overflow, a 0/0
+    if bool(broken.any()):  # the gaps between finite values say nothing then: name the nan/inf instead
+        gap = (a - b).abs()[finite & ~close]
+        largest = f"; largest gap between finite values {_fmt(float(gap.max()))}" if gap.numel() else ""
+        n_nan = int(broken.sum())
+        largest = f"; {n_nan} are nan or inf where gptmini's are finite: an overflow or a 0/0{largest}"
+        if against != "gptmini":
+            largest = largest.replace("gptmini's are", "the expected ones are")
+    else:
+        gap = (a - b).abs()[finite]
+        largest = f"; largest gap {_fmt(float(gap.max()))}" if gap.numel() and float(gap.max()) > 0 else ""
     n_bad, n_all = bad.size(0), close.numel()
     detail = (
         f"differs: first difference at index {where}: got {_fmt(float(a[first]))}, "
@@ -259,10 +274,76 @@ def combine(what: str, results: Iterable[CheckResult], show: bool = True) -> Che
     return result.show() if show else result
 
 
+def _library_dirs() -> tuple[str, ...]:
+    """Folders whose code is not the learner's: gptmini, the standard library and installed packages."""
+    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the gptmini package
+    dirs = {here}
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        path = sysconfig.get_paths().get(key)
+        if path:
+            dirs.add(os.path.abspath(path))
+    for name in ("torch", "numpy"):  # wherever they are installed (a venv, a Colab image, a user site)
+        module = sys.modules.get(name)
+        if module is not None and getattr(module, "__file__", None):
+            dirs.add(os.path.dirname(os.path.abspath(module.__file__)))
+    return tuple(d.rstrip(os.sep) + os.sep for d in dirs)
+
+
+def learner_frame(err: BaseException) -> traceback.FrameSummary | None:
+    """The last frame of ``err``'s traceback in the learner's code: not gptmini's, torch's, numpy's or Python's.
+
+    An error raised deep inside torch (``cross_entropy``) or gptmini (the KV cache's ``update``) was caused by
+    the learner's call; the line to fix is the learner's. None when no frame is the learner's.
+    """
+    library = _library_dirs()
+    frames = traceback.extract_tb(err.__traceback__)
+    for frame in reversed(frames):
+        name = frame.filename
+        if name.startswith("<frozen ") or (os.path.isabs(name) and os.path.abspath(name).startswith(library)):
+            continue
+        return frame
+    return None
+
+
+_OLD_CELL = re.compile(r"<ipython-input-(\d+)-[0-9a-f]+>")
+
+
+def _place(filename: str) -> str:
+    """Where code lives, as a learner knows it: "cell In[5]" for a notebook cell, else the file's name."""
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    except ImportError:  # plain Python: no notebook cells
+        shell = None
+    if shell is not None:
+        named = getattr(getattr(shell, "compile", None), "format_code_name", lambda _name: None)(filename)
+        if named:
+            return f"cell {named[1]}"
+    old = _OLD_CELL.fullmatch(filename)
+    if old:
+        return f"cell In[{old.group(1)}]"
+    if re.search(r"ipykernel_\d+", filename):
+        return "your notebook cell"
+    return os.path.basename(filename) or filename
+
+
+def raised(what: str, err: BaseException, hint: str | None = None, show: bool = True) -> CheckResult:
+    """The one line for an exception in the learner's code: its type, message, and the learner's own line."""
+    text = str(err).strip().splitlines()
+    message = text[0][:200] if text else ""
+    frame = learner_frame(err)
+    where = ""
+    if frame is not None:
+        code = (frame.line or "").strip()[:80]
+        where = f" (in {frame.name}, {_place(frame.filename)}, line {frame.lineno}" + (f": {code})" if code else ")")
+    return failed(what, f"raised {type(err).__name__}: {message}{where}", hint, show)
+
+
 def call_learner(
     what: str, fn: Callable[..., Any], *args: Any, may_return_none: bool = False, **kwargs: Any
 ) -> tuple[Any, CheckResult | None]:
-    """Run the learner's function; an exception becomes a failing result (with its last line), not a crash.
+    """Run the learner's function; an exception becomes a failing result (at the learner's line), not a crash.
 
     Returns ``(value, None)`` on success and ``(None, failing result)`` when ``fn`` raised. A
     NotImplementedError is a stub of the student edition: a "not yet" result, not a failure, and so is a
@@ -274,12 +355,7 @@ def call_learner(
     except NotImplementedError:
         return None, not_yet(what, STUB_MESSAGE)
     except Exception as err:  # the learner's code may fail in any way; report it and keep the notebook alive
-        frames = traceback.extract_tb(err.__traceback__)
-        where = ""
-        if frames:
-            last = frames[-1]
-            where = f" (in {last.name}, line {last.lineno}: {(last.line or '').strip()[:80]})"
-        return None, failed(what, f"raised {type(err).__name__}: {err}{where}")
+        return None, raised(what, err)
     if value is None and not may_return_none:
         return None, not_yet(what)
     return value, None

@@ -95,7 +95,7 @@ def check_pairs(pairs: Sequence[tuple[Sequence[int], int]], chunk: Sequence[int]
         f"your list of {len(expected)} (context, next) pairs",
         got,
         expected,
-        hint="for t in range(k): context = chunk[:t+1], next = chunk[t+1]",
+        hint="pair t holds the first t + 1 ids as its context and the id right after them as its next token",
     )
 
 
@@ -128,14 +128,18 @@ def check_batch(x: torch.Tensor, y: torch.Tensor, data: torch.Tensor, block_size
     for b in range(x.size(0)):
         starts = (windows == x[b]).all(dim=1).nonzero().flatten().tolist()
         if not starts:
-            return failed(f"row {b} of x", "is not a contiguous piece of data", hint="x[b] = data[i : i + block_size]")
+            return failed(
+                f"row {b} of x",
+                "is not a contiguous piece of data",
+                hint="each row of x is one window of block_size consecutive ids of the data",
+            )
         if not any(i + 1 + t <= len(data) and torch.equal(data[i + 1 : i + 1 + t], y[b]) for i in starts):
             if torch.equal(x[b], y[b]):
                 return failed(f"row {b} of y", "equals x; y must be x shifted one token to the left")
             return failed(
                 f"row {b} of y",
                 "is not x shifted by one",
-                hint="y[b] = data[i + 1 : i + 1 + block_size], the token after each position of x[b]",
+                hint="each row of y is its x window moved one token later: the token after each position of x",
             )
     return passed(
         f"batch of {x.size(0)} windows × {t} tokens: every y is its x shifted by one, as in gptmini.data.get_batch"

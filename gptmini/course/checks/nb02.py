@@ -48,7 +48,10 @@ def check_embedding(embed: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], 
     if close(got, we[idx]):
         hint = "this is U·We alone: add the position embeddings Wp[:T] so that order matters"
     elif close(got, we[idx] + wp[idx]):  # both tables indexed by the token ids
-        hint = "the positions were looked up with the token ids; use Wp[torch.arange(T)] (the place, not the token)"
+        hint = (
+            "the positions were looked up with the token ids; look up Wp's rows for positions 0 .. T-1 "
+            "(the place, not the token)"
+        )
     elif isinstance(got, torch.Tensor) and got.shape == (3, 12, 16):
         hint = "use only the first T rows of Wp: Wp[:T]"
     return compare_tensors("h0 = U·We + Wp", got, expected, hint=hint)

@@ -24,7 +24,7 @@ from ._report import (
     require_callable,
 )
 
-__all__ = ["check_softmax", "check_causal_mask", "check_window_mask", "check_attention"]
+__all__ = ["check_softmax", "check_causal_mask", "check_window_mask", "check_attention", "check_running_mean"]
 
 
 def _positions(indices: Sequence[int]) -> str:
@@ -41,11 +41,24 @@ def check_softmax(softmax: Callable[[torch.Tensor], torch.Tensor]) -> CheckResul
         return error
     hint = None
     if isinstance(got, torch.Tensor) and got.shape == x.shape:
+        got64 = got.detach().double()
+        finite = bool(torch.isfinite(got64).all())
         if bool(torch.isnan(got[1]).any()) and not bool(torch.isnan(got[0]).any()):
             hint = "exp(1000) overflows; subtract each row's max before exp (softmax does not change)"
-        elif close(got, torch.softmax(x, dim=0)):
+        elif close(got, torch.softmax(x, dim=0)) or (
+            finite and _sums_to_one(got64, dim=0) and not _sums_to_one(got64, dim=-1)
+        ):
             hint = "the sum runs over the wrong dimension; normalise over the last one (dim=-1, keepdim=True)"
+        elif finite and math.isclose(float(got64.sum()), 1.0, rel_tol=1e-4):
+            hint = (
+                "the whole tensor sums to 1, each row should: divide by each row's own sum, "
+                "over the last dimension (keepdim=True keeps it ready to broadcast)"
+            )
     return compare_tensors("softmax", got, torch.softmax(x, dim=-1), hint=hint)
+
+
+def _sums_to_one(values: torch.Tensor, dim: int) -> bool:
+    return bool(torch.allclose(values.sum(dim), torch.ones(()).double(), atol=1e-4))
 
 
 def check_causal_mask(mask: torch.Tensor, T: int | None = None) -> CheckResult:
@@ -70,7 +83,7 @@ def check_causal_mask(mask: torch.Tensor, T: int | None = None) -> CheckResult:
             return failed(
                 "mask",
                 "should hold only True/False, or 0.0 and -inf (an additive mask)",
-                hint="torch.tril(torch.ones(T, T, dtype=torch.bool)) or a float mask filled with -inf above",
+                hint="a boolean lower triangle (True where allowed), or a float mask of 0 with -inf above the diagonal",
             )
         allowed = mask == 0
     hint = None
@@ -125,6 +138,24 @@ def _attention_reference(
         scores = scores.masked_fill(~causal_mask(t, t), float("-inf"))
     weights = torch.softmax(scores, dim=dim)
     return weights @ v
+
+
+def _mask_after_softmax(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fill: float) -> torch.Tensor:
+    """The slip of masking the *weights*: softmax over every key, then the future weights set to ``fill``."""
+    t = q.size(-2)
+    weights = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(q.size(-1)), dim=-1)
+    return weights.masked_fill(~causal_mask(t, t), fill) @ v
+
+
+MASK_AFTER_SOFTMAX = (
+    "the mask was applied after the softmax: each row was normalised over every key, future ones included, "
+    "so what is left no longer sums to 1; mask the scores (-inf above the diagonal) before the softmax"
+)
+
+MASK_TO_WEIGHTS = (
+    "the future weights are -inf (so the output is nan): the -inf went into the weights, after the softmax; "
+    "put it into the scores, before the softmax, which turns it into weights of exactly 0"
+)
 
 
 def _future_leaks(fn: Callable, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> dict[int, list[int]]:
@@ -195,8 +226,18 @@ def check_attention(
                 hint = "the scores were divided by d; divide by √d"
             elif close(got, _attention_reference(q, k, v, dim=-2)):
                 hint = "the softmax ran down the columns; each query's row must sum to 1 (dim=-1)"
+            elif close(got, _mask_after_softmax(q, k, v, 0.0)):
+                hint = MASK_AFTER_SOFTMAX
+            elif bool(torch.isnan(got).any()) and torch.allclose(
+                got.double(), _mask_after_softmax(q, k, v, float("-inf")).double(), equal_nan=True
+            ):
+                hint = MASK_TO_WEIGHTS
+        if hint in (MASK_AFTER_SOFTMAX, MASK_TO_WEIGHTS):  # the mask is there, in the wrong place: no peek to name
+            leaks = {}
+        else:
             try:
-                leaks = _future_leaks(lambda a, b, c: attention(a, b, c), q, k, v)
+                with torch.no_grad():
+                    leaks = _future_leaks(lambda a, b, c: attention(a, b, c), q, k, v)
             except Exception:  # the learner's function already ran once; a failure here only loses the detail
                 leaks = {}
         if leaks:
@@ -209,13 +250,24 @@ def check_attention(
                 + f"{names}. Set scores[i, j] = -inf for j > i before the softmax, so position {first_pos} "
                 "cannot see what comes after it"
             )
+    if isinstance(got, torch.Tensor) and got.shape == expected.shape and bool(torch.isnan(got).any()):
+        if isinstance(got_weights, torch.Tensor) and bool(torch.isneginf(got_weights).any()):
+            hint = MASK_TO_WEIGHTS
     results = [compare_tensors("attention output", got, expected, hint=hint)]
 
     if got_weights is not None:
         whint = None
         if isinstance(got_weights, torch.Tensor) and got_weights.shape == expected_weights.shape:
             future = got_weights.detach().masked_fill(causal_mask(t, t), 0.0)
-            if bool((future.abs() > 1e-6).any()):
+            sums = got_weights.detach().double().sum(-1)
+            if bool(torch.isneginf(future).any()):
+                whint = MASK_TO_WEIGHTS
+            elif not bool((future.abs() > 1e-6).any()) and not torch.allclose(sums, torch.ones_like(sums), atol=1e-5):
+                i = int((sums - 1).abs().argmax())
+                whint = (
+                    f"query position {i}'s weights sum to {float(sums.flatten()[i]):.3g}, not 1: " + MASK_AFTER_SOFTMAX
+                )
+            elif bool((future.abs() > 1e-6).any()):
                 idx = (future.abs() > 1e-6).nonzero()[0].tolist()
                 i, j = idx[-2], idx[-1]
                 whint = (
@@ -226,6 +278,35 @@ def check_attention(
     if len(results) == 1:
         return results[0]
     return combine("masked self-attention", results)
+
+
+def check_running_mean(running_mean: Any, v: torch.Tensor) -> CheckResult:
+    """``running_mean`` (T, d): row i is the mean of v's rows 0..i, what causal attention gives with equal scores.
+
+    The reference is gptmini's masked attention fed all-zero queries, so every allowed weight is equal.
+    """
+    what = "your running mean of the values"
+    if not isinstance(v, torch.Tensor) or v.dim() != 2:
+        raise TypeError("check_running_mean(running_mean, v): v must be the (T, d) tensor of values")
+    v = v.detach().double()
+    t = v.size(0)
+    expected, _ = _masked_attention(torch.zeros_like(v), v, v)
+    hint = None
+    if isinstance(running_mean, torch.Tensor) and running_mean.shape == v.shape:
+        got = running_mean.detach().double()
+        total = v.cumsum(0)
+        counts = torch.arange(1, t + 1, dtype=v.dtype)
+        slips = [
+            (total, "that is the running sum: divide row i by the number of values it averages"),
+            (total / t, "every row was divided by T: position i averages only the i + 1 values up to it"),
+            (total / (counts - 1)[:, None], "row i was divided by i: position i sees i + 1 values, itself included"),
+            (total / (counts + 1)[:, None], "row i was divided by i + 2: position i sees i + 1 values (0 .. i)"),
+            (v.mean(0).expand_as(v), "that is the mean of all T values: position i may average only 0 .. i"),
+        ]
+        if t == v.size(1):
+            slips.append((total / counts, "the counts ran along the columns: row i needs its own count (a column)"))
+        hint = next((h for wrong, h in slips if torch.allclose(got, wrong, equal_nan=True)), None)
+    return compare_tensors(what, running_mean, expected, hint=hint, against="attention with equal scores")
 
 
 def _masked_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor):

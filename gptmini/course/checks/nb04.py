@@ -47,7 +47,7 @@ def check_split_heads(
                 "merge heads",
                 back,
                 x,
-                hint="transpose(1, 2) back to (B, T, n_head, hs), then .contiguous().view(B, T, C)",
+                hint="swap the head and time dimensions back, then lay the heads side by side (contiguous first)",
             )
         results.append(error)
     return results[0] if len(results) == 1 else combine("heads split and merged", results)

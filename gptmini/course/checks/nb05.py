@@ -84,6 +84,32 @@ def check_gpt(mine: nn.Module, config: GPTConfig) -> CheckResult:
     return combine("GPT-1 assembled", results)
 
 
+def _l1_slip(L1: float, model: GPT, x: torch.Tensor, y: torch.Tensor, loss: float, expected: float) -> str | None:
+    """The hint naming what a wrong L1 computed instead (None when it matches or no slip fits)."""
+    if math.isclose(L1, expected, rel_tol=1e-4, abs_tol=1e-2):
+        return None
+    if math.isclose(L1, loss, rel_tol=1e-4):
+        return "that is the mean cross-entropy (the loss); L1 is the SUM of log-probabilities, = -N × loss"
+    if math.isclose(L1, -expected, rel_tol=1e-4):
+        return "the sign is flipped: log-probabilities are negative, so L1 is negative"
+    if math.isclose(L1, -loss, rel_tol=1e-4):
+        return "that is the mean log-probability; L1 sums over all B·T predicted tokens"
+    x, y = x.to(model.device), y.to(model.device)
+    with eval_mode(model), torch.no_grad():
+        logits = model(x)[0].double()
+    slips = {
+        "that sums log P of the inputs x: the model at position i predicts the NEXT token, "
+        "so pick the log-probabilities of the targets y": logits.log_softmax(-1).gather(-1, x.unsqueeze(-1)).sum(),
+        "that sums raw logits: turn them into log-probabilities first (a log-softmax over the vocabulary)": (
+            logits.gather(-1, y.unsqueeze(-1)).sum()
+        ),
+        "the log-softmax ran over the positions: normalise over the vocabulary, the last dimension": (
+            logits.log_softmax(-2).gather(-1, y.unsqueeze(-1)).sum()
+        ),
+    }
+    return next((h for h, v in slips.items() if math.isclose(L1, float(v), rel_tol=1e-4)), None)
+
+
 def check_gpt_loss(L1: Any, model: GPT, x: torch.Tensor, y: torch.Tensor) -> CheckResult:
     """Your pretraining objective L1 = Σ log P(u_i | u_{i-k}, …, u_{i-1}) for the batch (x, y) under ``model``.
 
@@ -108,13 +134,7 @@ def check_gpt_loss(L1: Any, model: GPT, x: torch.Tensor, y: torch.Tensor) -> Che
         L1 = float(L1.detach())
     if not isinstance(L1, (int, float)):
         return failed("L1", f"should be a number, got a {type(L1).__name__}")
-    hint = None
-    if math.isclose(L1, float(loss), rel_tol=1e-4):
-        hint = "that is the mean cross-entropy (the loss); L1 is the SUM of log-probabilities, = -N × loss"
-    elif math.isclose(L1, -expected, rel_tol=1e-4):
-        hint = "the sign is flipped: log-probabilities are negative, so L1 is negative"
-    elif math.isclose(L1, -float(loss), rel_tol=1e-4):
-        hint = "that is the mean log-probability; L1 sums over all B·T predicted tokens"
+    hint = _l1_slip(L1, model, x, y, float(loss), expected)
     return compare_tensors(
         f"L1 over {n} predicted tokens",
         torch.tensor(float(L1)),
@@ -167,7 +187,11 @@ def check_gpt1_forward(mine: nn.Module, config: Any) -> CheckResult:
             what = "your model's logits"
             if not close(got, logits):
                 if close(got, logits_no_pos):
-                    return failed(what, "ignore the position", "h0 = wte(idx) + wpe(torch.arange(T)): add W_p")
+                    return failed(
+                        what,
+                        "ignore the position",
+                        "h0 is the token embeddings plus the position embeddings W_p (the paper's equation 2)",
+                    )
                 if close(got, logits.softmax(-1)) or close(got, logits.log_softmax(-1)):
                     return failed(
                         what,
@@ -203,13 +227,15 @@ def _schedule(step: int, *, warm: str = "right", floor: str = "min_lr", kind: st
 
 
 _SCHEDULE_MISTAKES = {
-    "there is no warm-up: the rate starts at its maximum; for step < warmup_iters use "
-    "learning_rate * (step + 1) / warmup_iters": dict(warm="none"),
+    "there is no warm-up: the rate starts at its maximum; during the warm-up it should rise linearly, "
+    "from a small rate at the first step to the full one": dict(warm="none"),
     "the warm-up is off by one: step 0 gets a learning rate of 0 (an update that changes nothing); "
     "use (step + 1) / warmup_iters": dict(warm="off by one"),
-    "the cosine does not end at min_lr: it goes to 0; decay from learning_rate to min_lr, "
-    "min_lr + remaining * (learning_rate - min_lr)": dict(floor="zero"),
-    "the decay is linear, not a cosine: remaining = 0.5 * (1 + cos(pi * progress))": dict(kind="linear"),
+    "the cosine does not end at min_lr: it goes to 0; decay from learning_rate down to the floor min_lr, "
+    "not to 0": dict(floor="zero"),
+    "the decay is linear, not a cosine: the share that remains follows half a cosine period, from 1 down to 0": dict(
+        kind="linear"
+    ),
     "after decay_iters the rate should stay at min_lr (past its end the cosine turns back up)": dict(clamp=False),
 }
 

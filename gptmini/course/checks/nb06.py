@@ -131,8 +131,8 @@ def check_bpe_merges(train_fn: Callable[[str, int], Any], num_merges: int = 6) -
                 hint = "pick the pair with the highest count"
                 if counts and counts[i].get(pair) == e_count:
                     hint = (
-                        f"{pair} and {e_pair} are tied at {e_count}; break ties by the smaller pair, e.g. "
-                        "min(counts, key=lambda p: (-counts[p], p))"
+                        f"{pair} and {e_pair} are tied at {e_count}; break ties by the smaller pair "
+                        "(compare the two pairs themselves)"
                     )
                 elif counts and counts[i].get(pair, 0) < e_count:
                     hint = f"{pair} occurs {counts[i].get(pair, 0)} times but {e_pair} occurs {e_count} times"

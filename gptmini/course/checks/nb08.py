@@ -81,7 +81,9 @@ def check_pre_ln_block(forward_fn: Callable[[torch.nn.Module, torch.Tensor], tor
         elif abs(float(value.std()) - 1) < 0.1 and abs(float(expected.std()) - 1) > 0.2:
             hint = "the output looks normalised; in pre-LN the residual x is added back *un*-normalised"
         else:
-            hint = "keep the residual: x = x + attn(ln_1(x))[0]; then x = x + mlp(ln_2(x))"
+            hint = (
+                "keep the residual: add each sub-block's output to the un-normalised x, attention first, then the MLP"
+            )
     return compare_tensors("pre-LN block output", value, expected, hint=hint)
 
 

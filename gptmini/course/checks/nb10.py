@@ -60,7 +60,7 @@ def check_bloom_filter(bloom_class: type, num_bits: int = 2000, num_hashes: int 
         return failed(
             "your Bloom filter",
             f"has a false-positive rate of {false_rate:.1%}, expected about {expected_rate:.1%}",
-            "use k different positions per item (e.g. (h1 + i * h2) % num_bits), and check all of them",
+            "use k different positions per item (k hash functions, or double hashing), and check all of them",
         )
     return passed(
         f"your Bloom filter finds all {len(added)} added items and wrongly finds {false_rate:.1%} of "
