@@ -6,16 +6,22 @@ import contextlib
 import io
 import sys
 
-from . import editions, sync
+from . import editions, nbgrader_source, sync
 
 _USAGE = (
     "usage: python -m gptmini.course student-edition OUT_DIR [--from NOTEBOOKS]"
+    " | nbgrader-course COURSE_DIR [--from NOTEBOOKS] | nbgrader-source [--check] [--from NOTEBOOKS]"
     " | sync-notebooks [--check] [--repo-url URL]"
 )
 
 
 #: The course's maintenance commands, each the ``main`` of the module that does the work.
-COMMANDS = {"student-edition": editions.main, "sync-notebooks": sync.main}
+COMMANDS = {
+    "student-edition": editions.main,
+    "nbgrader-course": editions.course_main,
+    "nbgrader-source": nbgrader_source.main,
+    "sync-notebooks": sync.main,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
