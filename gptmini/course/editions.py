@@ -119,11 +119,12 @@ def _region_statements(tree: ast.Module | None, begin: int, end: int) -> list[as
     """The statements of ``tree`` that lie wholly between 1-based lines ``begin`` and ``end``, outermost only."""
     if tree is None:
         return []
-    inside = [
-        n for n in ast.walk(tree) if isinstance(n, ast.stmt) and begin < n.lineno and n.end_lineno < end
+    inside = [n for n in ast.walk(tree) if isinstance(n, ast.stmt) and begin < n.lineno and n.end_lineno < end]
+    return [
+        n
+        for n in inside
+        if not any(o is not n and o.lineno <= n.lineno and n.end_lineno <= o.end_lineno and o in inside for o in inside)
     ]
-    return [n for n in inside if not any(o is not n and o.lineno <= n.lineno and n.end_lineno <= o.end_lineno
-                                           and o in inside for o in inside)]
 
 
 try:
@@ -224,41 +225,62 @@ def write_student_edition(out_dir: str | Path, src_dir: str | Path = NOTEBOOKS) 
     return written
 
 
-def nbgrader_command(course: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """Run ``nbgrader ARGS`` in the course folder ``course`` (nbgrader's own command and its config file).
-
-    This Python's scripts folder goes first on PATH: nbgrader runs ``alembic`` to create its gradebook.
-    """
+def _with_scripts(env: dict[str, str]) -> dict[str, str]:
+    """``env`` with this Python's scripts folder first on PATH: nbgrader runs ``alembic`` to make its gradebook."""
     root = str(Path(__file__).resolve().parents[2])
-    env = dict(os.environ)
+    env = dict(env)
     env["PATH"] = os.pathsep.join(filter(None, [str(Path(sys.executable).parent), env.get("PATH", "")]))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH", "")]))
+    return env
+
+
+def nbgrader_command(course: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run ``nbgrader ARGS`` in the course folder ``course`` (nbgrader's own command and its config file)."""
     return subprocess.run(
-        [sys.executable, "-m", "nbgrader", *args], cwd=course, capture_output=True, text=True, check=check, env=env
+        [sys.executable, "-m", "nbgrader", *args],
+        cwd=course,
+        capture_output=True,
+        text=True,
+        check=check,
+        env=_with_scripts(dict(os.environ)),
     )
 
 
 def write_course(course_dir: str | Path, src_dir: str | Path = NOTEBOOKS) -> list[Path]:
     """An nbgrader course folder: ``source/NN_…/NN_….ipynb`` (teacher) and ``release/…`` (students).
 
-    One assignment per notebook; ``nbgrader generate_assignment`` writes each release and the gradebook.
+    One assignment per notebook; nbgrader's generate_assignment (its API, one process for all) writes each
+    release and the gradebook, with the settings of the ``nbgrader_config.py`` written beside them.
     """
     _nbgrader()
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config import Config
+
     course, src = Path(course_dir), Path(src_dir)
     paths = _checked_folders(course, src)
     sources = {path.stem: notebook_text(graded_notebook(load_notebook(path), path.name)) for path in paths}
     course.mkdir(parents=True, exist_ok=True)
     (course / "nbgrader_config.py").write_text(CONFIG, encoding="utf-8")
+    config = Config()
+    configure(config)
+    config.CourseDirectory.root = str(course.resolve())
+    api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
     released = []
-    for stem, text in sources.items():
-        folder = course / "source" / stem
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"{stem}.ipynb").write_text(text, encoding="utf-8")
-        done = nbgrader_command(course, "generate_assignment", stem, "--force", check=False)
-        if done.returncode != 0:
-            said = [line for line in done.stderr.splitlines() if "ERROR" in line or "Error" in line]
-            raise NotebookError(f"{stem}: nbgrader generate_assignment failed: {(said or ['see its log'])[-1]}")
-        released.append(course / "release" / stem / f"{stem}.ipynb")
+    saved_path = os.environ.get("PATH", "")
+    os.environ["PATH"] = _with_scripts(dict(os.environ))["PATH"]
+    try:
+        for stem, text in sources.items():
+            folder = course / "source" / stem
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{stem}.ipynb").write_text(text, encoding="utf-8")
+            result = api.generate_assignment(stem, force=True, create=True)
+            if not result["success"]:
+                said = [line for line in (result.get("error") or "").splitlines() if line.strip()]
+                raise NotebookError(f"{stem}: nbgrader generate_assignment failed: {(said or ['see its log'])[-1]}")
+            released.append(course / "release" / stem / f"{stem}.ipynb")
+    finally:
+        os.environ["PATH"] = saved_path
     return released
 
 
@@ -272,7 +294,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--from", dest="src", type=Path, default=NOTEBOOKS, help="the teacher notebooks")
     args = parser.parse_args(argv)
     written = write_student_edition(args.out_dir, args.src)
-    print(f"student edition: {len(written)} notebooks in {args.out_dir} (no answers; the teacher edition is {args.src})")
+    print(
+        f"student edition: {len(written)} notebooks in {args.out_dir} (no answers; the teacher edition is {args.src})"
+    )
     return 0
 
 

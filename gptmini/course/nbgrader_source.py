@@ -92,9 +92,7 @@ def regions(source: str) -> list[tuple[int, int]]:
             continue
         marker = line.strip()
         if marker not in (BEGIN, END):
-            raise ValueError(
-                f"line {i + 1}: {marker!r} is not a marker: write {BEGIN!r} or {END!r} alone on its line"
-            )
+            raise ValueError(f"line {i + 1}: {marker!r} is not a marker: write {BEGIN!r} or {END!r} alone on its line")
         if marker == BEGIN:
             if begin is not None:
                 raise ValueError(f"line {i + 1}: a second {BEGIN!r} before the {END!r} of line {begin + 1}'s region")
@@ -281,7 +279,9 @@ def planned(src: Path) -> dict[Path, str]:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m gptmini.course nbgrader-source [--check] [--from NOTEBOOKS]``."""
-    parser = argparse.ArgumentParser(prog="python -m gptmini.course nbgrader-source", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m gptmini.course nbgrader-source", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--from", dest="src", type=Path, default=NOTEBOOKS, help="the teacher notebooks")
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a notebook is out of date")
     args = parser.parse_args(argv)
@@ -289,7 +289,9 @@ def main(argv: list[str] | None = None) -> int:
     stale = [path for path, text in plan.items() if path.read_text(encoding="utf-8") != text]
     if args.check:
         for path in stale:
-            print(f"{path.name}: nbgrader metadata out of date: python -m gptmini.course nbgrader-source", file=sys.stderr)
+            print(
+                f"{path.name}: nbgrader metadata out of date: python -m gptmini.course nbgrader-source", file=sys.stderr
+            )
         return 1 if stale else 0
     for path in stale:
         path.write_text(plan[path], encoding="utf-8")
