@@ -410,3 +410,22 @@ def test_the_course_command_derives_the_metadata_of_a_teachers_own_notebooks(tmp
     assert course_cli.main(["nbgrader-course", str(out), "--from", str(src)]) == 0
     release = nbformat.read(out / "release" / "01_demo" / "01_demo.ipynb", as_version=4)
     assert "raise NotImplementedError()" in release.cells[1].source and "return 2 * x" not in release.cells[1].source
+
+
+@pytest.mark.parametrize("execution", [None, "autograde", "validate"])
+def test_a_check_that_does_not_pass_goes_to_stderr_only_while_nbgrader_grades(execution, monkeypatch, capsys):
+    from gptmini.course.checks import not_yet, passed
+    from gptmini.course.checks._report import failed
+
+    if execution is None:
+        monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    else:
+        monkeypatch.setenv("NBGRADER_EXECUTION", execution)
+    passed("the sum matches gptmini")
+    failed("the sum", "differs: 3 against 4", hint="count from 1")
+    not_yet("total")
+    out, err = capsys.readouterr()
+    assert "✅ the sum matches gptmini" in out
+    graded = ["❌ the sum differs: 3 against 4 (hint: count from 1)", "⏳ not yet: total"]
+    for line in graded:
+        assert (line in err) == (execution is not None) and (line in out) == (execution is None)
