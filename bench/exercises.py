@@ -30,7 +30,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from gptmini.course.editions import stub_source
+from gptmini.course.nbgrader_source import HINT, regions
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 CHECKS = Path(__file__).resolve().parents[1] / "gptmini" / "course" / "checks"
@@ -99,9 +99,12 @@ def regions_of(path: Path) -> list[tuple[int, list[str], int]]:
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
-        for region in stub_source(_source(cell))[1]:
-            code = [line for line in region.answer.splitlines() if line.strip() and not line.strip().startswith("#")]
-            found.append((index, region.hints, len(code)))
+        lines = _source(cell).split("\n")
+        for begin, end in regions(_source(cell)):
+            body = lines[begin + 1 : end]
+            hints = [line.strip() for line in body if line.strip().startswith(HINT)]
+            code = [line for line in body if line.strip() and not line.strip().startswith("#")]
+            found.append((index, hints, len(code)))
     return found
 
 

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import nbformat
 
-from gptmini.course.editions import student_notebook
+from gptmini.course.editions import ClearSolutionsKeepingHints, release_notebook
+from gptmini.course.nbgrader_source import HINT, regions
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -256,30 +257,41 @@ WRONG: dict[str, list[Wrong]] = {
 
 
 def wrong_edition(path: Path, wrongs: list[Wrong]):
-    """The student edition of ``path`` with each wrong answer in place of its stub; and the cells to read."""
-    nb, regions, _ = student_notebook(nbformat.read(path, as_version=4))
-    cells = {}
+    """The student edition of ``path`` with each wrong answer in place of its stub; and the cells to read.
+
+    The wrong answers go into a copy of the teacher's cells (each in place of its marked answer, hints kept); every
+    cell that got one is then stubbed by the release's own preprocessor, so its other exercises stay blank.
+    """
+    teacher = nbformat.read(path, as_version=4)
+    student = release_notebook(teacher, path.name)
+    cells, planted = {}, set()
     for wrong in wrongs:
-        for exercise, code in ((wrong.exercise, wrong.code), *wrong.fills):
-            cells[wrong] = _plant(path.name, nb, regions, exercise, code)
-    return nb, cells
+        cells[wrong] = _plant(path.name, teacher, wrong.exercise, wrong.code)
+        planted |= {cells[wrong], *(_plant(path.name, teacher, exercise, code) for exercise, code in wrong.fills)}
+    for index in planted:
+        cell = nbformat.from_dict(dict(teacher.cells[index]))
+        ClearSolutionsKeepingHints()._replace_solution_region(cell, "python")  # the exercises not planted
+        student.cells[index].source = cell.source
+    return student, cells
 
 
-def _plant(name: str, nb, regions: list, exercise: str, code: str) -> int:
-    """Put ``code`` in place of the stub of the one exercise whose answer contains ``exercise``; its cell."""
-    found = [r for r in regions if exercise in r.answer]
+def _plant(name: str, nb, exercise: str, code: str) -> int:
+    """Put ``code`` in place of the one marked answer that contains ``exercise`` (its hints kept); its cell."""
+    found = []
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        lines = cell.source.split("\n")
+        found += [(index, b, e) for b, e in regions(cell.source) if exercise in "\n".join(lines[b + 1 : e])]
     if len(found) != 1:
         raise ValueError(f"{name}: {len(found)} exercises contain {exercise!r}")
-    region = found[0]
-    first = region.stub.splitlines()[len(region.hints)]
-    indent = first[: len(first) - len(first.lstrip())]
-    code = "\n".join(indent + line if line else line for line in code.splitlines())
-    body = "\n".join([*region.stub.splitlines()[: len(region.hints)], code])
-    source = nb.cells[region.cell].source
-    if source.count(region.stub) != 1:
-        raise ValueError(f"{name}: the stub of {exercise!r} is not unique in its cell")
-    nb.cells[region.cell].source = source.replace(region.stub, body)
-    return region.cell
+    index, begin, end = found[0]
+    lines = nb.cells[index].source.split("\n")
+    indent = lines[begin][: len(lines[begin]) - len(lines[begin].lstrip())]
+    hints = [line for line in lines[begin + 1 : end] if line.strip().startswith(HINT)]
+    code_lines = [indent + line if line else line for line in code.splitlines()]
+    nb.cells[index].source = "\n".join([*lines[:begin], *hints, *code_lines, *lines[end + 1 :]])
+    return index
 
 
 def _printed(cell) -> str:

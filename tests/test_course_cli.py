@@ -1,4 +1,4 @@
-"""``python -m gptmini.course``: the two commands a teacher runs, as aliases of gptmini.course.editions and the sync."""
+"""``python -m gptmini.course``: the commands a teacher runs (editions, nbgrader course and source, the sync)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ EXERCISE = "\n".join(
     ["def double(x):", "    ### BEGIN SOLUTION", "    # hint: add x to itself", "    return x + x"]
     + ["    ### END SOLUTION"]
 )
+CHECK = "check_double(double)"  # the exercise's check cell: nbgrader grades by it
 
 
 def course(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -44,34 +45,44 @@ def one_line_error(done: subprocess.CompletedProcess) -> str:
 def teacher(tmp_path) -> Path:
     src = tmp_path / "teacher"
     src.mkdir()
-    cells = [new_markdown_cell("# demo"), new_code_cell(EXERCISE), new_markdown_cell("<details>old answer</details>")]
+    cells = [new_markdown_cell("# demo"), new_code_cell(EXERCISE), new_code_cell(CHECK)]
     nbformat.write(new_notebook(cells=cells), src / "01_demo.ipynb")
     return src
 
 
-def test_student_edition_writes_stubs_and_solutions(teacher, tmp_path):
+def test_student_edition_writes_stubs_and_no_answers(teacher, tmp_path):
     done = course("student-edition", "out", "--from", str(teacher), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "1 notebooks and 1 solution files" in done.stdout
+    assert "1 notebooks" in done.stdout
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["01_demo.ipynb"]
     student = nbformat.read(tmp_path / "out" / "01_demo.ipynb", as_version=4)
     code = student.cells[1].source
     assert "raise NotImplementedError" in code and "return x + x" not in code and "# hint: add x to itself" in code
-    assert all("<details>" not in c.source for c in student.cells)
-    solutions = (tmp_path / "out" / "solutions" / "01_demo.md").read_text(encoding="utf-8")
-    assert "return x + x" in solutions and "old answer" in solutions
+    assert student.cells[2].metadata.nbgrader["grade"] and student.cells[2].metadata.nbgrader["points"] == 1
+
+
+def test_nbgrader_source_then_check(teacher, tmp_path):
+    assert course("nbgrader-source", "--check", "--from", str(teacher), cwd=tmp_path).returncode == 1
+    done = course("nbgrader-source", "--from", str(teacher), cwd=tmp_path)
+    assert done.returncode == 0 and "1 of 1 notebooks updated" in done.stdout, done.stderr
+    assert course("nbgrader-source", "--check", "--from", str(teacher), cwd=tmp_path).returncode == 0
+    nb = nbformat.read(teacher / "01_demo.ipynb", as_version=4)
+    assert [c.metadata.nbgrader["solution"] for c in nb.cells] == [False, True, False]
 
 
 def test_student_edition_refuses_bad_input_in_one_line(teacher, tmp_path):
-    assert "overwrite the teacher edition" in one_line_error(
+    assert "teacher notebooks' folder" in one_line_error(
         course("student-edition", str(teacher), "--from", str(teacher), cwd=tmp_path)
     )
     assert "out_dir" in one_line_error(course("student-edition", cwd=tmp_path))
     (tmp_path / "a-file").write_text("not a folder")
-    assert "a-file" in one_line_error(course("student-edition", "a-file/out", "--from", str(teacher), cwd=tmp_path))
+    assert "a-file" in one_line_error(course("student-edition", "a-file", "--from", str(teacher), cwd=tmp_path))
     broken = tmp_path / "broken"
     broken.mkdir()
     nbformat.write(new_notebook(cells=[new_code_cell("### BEGIN SOLUTION\nx = 1\n")]), broken / "02_broken.ipynb")
     assert "02_broken.ipynb" in one_line_error(course("student-edition", "out2", "--from", str(broken), cwd=tmp_path))
+    assert "02_broken.ipynb" in one_line_error(course("nbgrader-course", "c", "--from", str(broken), cwd=tmp_path))
+    assert not (tmp_path / "out2").exists() and not (tmp_path / "c").exists()
 
 
 @pytest.fixture

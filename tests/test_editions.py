@@ -1,6 +1,6 @@
-"""The student edition (gptmini.course.editions) and the checks of the exercises it leaves blank.
+"""The checks of the exercises the student edition leaves blank, and the exercises of the notebooks.
 
-Static tests here (fast); the notebooks of both editions are executed in tests/test_notebooks.py.
+The editions themselves (nbgrader: release, autograde) are tested in tests/test_nbgrader.py.
 """
 
 from __future__ import annotations
@@ -8,18 +8,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-import nbformat
 import pytest
 import torch
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from gptmini.config import GPTConfig
-from gptmini.course import editions
 from gptmini.course.checks import package_version
 from gptmini.course.checks._report import CheckResult
 from gptmini.course.checks.nb01 import check_follower, check_get_batch, check_lower_vocab_size
@@ -29,6 +23,7 @@ from gptmini.course.checks.nb04 import check_block, check_block_params, check_mu
 from gptmini.course.checks.nb06 import check_gpt2_split, check_merge_pair
 from gptmini.course.checks.nb08 import check_embedding_params
 from gptmini.course.checks.nb10 import check_bloom_filter
+from gptmini.course.nbgrader_source import BEGIN, HINT, regions
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -38,116 +33,6 @@ CONVERTED = sorted(p.name for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 
 def _source(cell) -> str:
     return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-
-
-# ---------------------------------------------------------------------------------------- the writer
-CELL = """import torch
-
-
-def softmax(s):
-    ### BEGIN SOLUTION
-    # hint: subtract the max first
-    e = (s - s.max(-1, keepdim=True).values).exp()
-    return e / e.sum(-1, keepdim=True)
-    ### END SOLUTION
-
-
-check_softmax(softmax)"""
-
-
-def test_a_region_inside_a_function_becomes_a_raise_with_its_hint():
-    stubbed, regions = editions.stub_source(CELL)
-    assert "# hint: subtract the max first" in stubbed
-    assert "raise NotImplementedError" in stubbed
-    assert "e.sum(-1" not in stubbed and "BEGIN SOLUTION" not in stubbed and "END SOLUTION" not in stubbed
-    assert stubbed.startswith("import torch") and stubbed.endswith("check_softmax(softmax)")
-    assert len(regions) == 1 and regions[0].answer.startswith("e = (s - s.max")  # dedented to the marker
-    namespace: dict = {}
-    exec(stubbed.replace("check_softmax(softmax)", ""), namespace)
-    result = check_softmax(namespace["softmax"])
-    assert not result and result.pending and "not yet" in result.message
-
-
-def test_a_top_level_region_sets_each_assigned_name_to_none():
-    answer = "followers = [x]\na, b = 2, 3\ndef f():\n    inner = 1\nwith open(x) as g:\n    out, _ = 4, 5"
-    source = f"x = 1\n### BEGIN SOLUTION\n{answer}\n### END SOLUTION\nprint(a)"
-    stubbed, _ = editions.stub_source(source)
-    assert stubbed.splitlines() == [
-        "x = 1",
-        "followers = None  # your code here",
-        "a = None  # your code here",
-        "b = None  # your code here",
-        "f = None  # your code here",
-        "out = None  # your code here",
-        "print(a)",
-    ]
-
-
-@pytest.mark.parametrize(
-    "source",
-    [
-        "### BEGIN SOLUTION\nx = 1",
-        "x = 1\n### END SOLUTION",
-        "### BEGIN SOLUTION\n### BEGIN SOLUTION\nx = 1\n### END SOLUTION",
-        "### BEGIN SOLUTION\nprint(1)\n### END SOLUTION",  # assigns nothing: no stub possible
-    ],
-)
-def test_broken_markers_are_reported(source):
-    with pytest.raises(ValueError):
-        editions.stub_source(source)
-
-
-def test_the_command_writes_notebooks_and_solutions(tmp_path, capsys):
-    src = tmp_path / "teacher"
-    src.mkdir()
-    nb = new_notebook(
-        cells=[
-            new_markdown_cell("# 99 · demo"),
-            new_code_cell(CELL),
-            new_markdown_cell("Read on.\n\n<details><summary>Solution</summary>\n\n```python\nq = 2\n```\n</details>"),
-            new_markdown_cell("<details><summary>Solution</summary>\n\nx\n</details>"),
-        ]
-    )
-    nb.cells[1].outputs = [nbformat.v4.new_output("stream", text="✅")]
-    nbformat.write(nb, src / "99_demo.ipynb")
-    out = tmp_path / "student"
-    assert editions.main([str(out), "--from", str(src)]) == 0
-    assert "1 notebooks and 1 solution files" in capsys.readouterr().out
-    student = nbformat.read(out / "99_demo.ipynb", as_version=4)
-    assert [c.cell_type for c in student.cells] == ["markdown", "code", "markdown"]  # the details-only cell is gone
-    assert student.cells[1].outputs == [] and "raise NotImplementedError" in student.cells[1].source
-    assert student.cells[2].source == "Read on."
-    solutions = (out / "solutions" / "99_demo.md").read_text(encoding="utf-8")
-    assert "e.sum(-1, keepdim=True)" in solutions and "subtract the max first" in solutions and "q = 2" in solutions
-    with pytest.raises(ValueError, match="overwrite"):
-        editions.write_student_edition(src, src)
-
-
-# ------------------------------------------------------------------------------- the course notebooks
-@pytest.mark.parametrize("name", CONVERTED, ids=[n.split("_")[0] for n in CONVERTED])
-def test_every_marked_region_becomes_a_stub_and_no_answer_leaks(name):
-    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
-    teacher_text = "\n".join(_source(c) for c in nb.cells)
-    assert "<details>" not in teacher_text, f"{name}: converted notebooks keep their solutions between markers"
-    student, regions, _ = editions.student_notebook(nb)
-    fewest = 2 if name.startswith("00") else 3  # notebook 00 is a tour of the set-up: two short exercises
-    assert fewest <= len(regions) <= 8, f"{name}: {len(regions)} exercises"
-    student_text = "\n".join(_source(c) for c in student.cells)
-    assert editions.BEGIN not in student_text and editions.END not in student_text
-    for region in regions:
-        assert region.hints, f"{name}, cell {region.cell}: every exercise needs a '# hint:' line"
-        assert "raise NotImplementedError" in region.stub or "= None" in region.stub
-        code = [
-            line.strip() for line in region.answer.splitlines() if line.strip() and not line.strip().startswith("#")
-        ]
-        # a line may also stand outside the markers (a demo of a wrong version, say): only extra copies leak
-        outside = {line: teacher_text.count(line) - sum(r.answer.count(line) for r in regions) for line in code}
-        leaked = [line for line in code if len(line) > 12 and student_text.count(line) > outside[line]]
-        assert not leaked, f"{name}, cell {region.cell}: the answer is still in the student notebook: {leaked}"
-    # the check cells hide the reference answers: no "expected" value is computed in a check cell
-    stub_cells = {r.cell for r in regions}
-    assert all(c.cell_type == "code" for i, c in enumerate(student.cells) if i in stub_cells)
-    json.dumps(student)  # writable as it is
 
 
 # ----------------------------------------------------------------------------------- the new checks
@@ -287,10 +172,20 @@ def test_package_versions_pass_their_checks():
 
 
 def test_the_converted_notebooks_carry_markers_and_no_details():
-    marked = {p.name for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb") if editions.BEGIN in p.read_text(encoding="utf-8")}
-    assert len(CONVERTED) == 13 and set(CONVERTED) == marked  # tests/test_notebooks.py runs both editions of each
+    marked = {p.name for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb") if BEGIN in p.read_text(encoding="utf-8")}
+    assert len(CONVERTED) == 13 and set(CONVERTED) == marked  # tests/test_nbgrader.py releases and grades each
     with_details = [name for name in CONVERTED if "<details>" in (NOTEBOOKS / name).read_text(encoding="utf-8")]
-    assert not with_details, f"answers belong in marked regions (the solutions folder), not <details>: {with_details}"
+    assert not with_details, f"answers belong in marked regions (nbgrader clears them), not <details>: {with_details}"
+
+
+@pytest.mark.parametrize("name", CONVERTED, ids=[n.split("_")[0] for n in CONVERTED])
+def test_every_notebook_has_a_few_exercises_each_with_a_hint(name):
+    nb = json.loads((NOTEBOOKS / name).read_text(encoding="utf-8"))
+    found = [(i, r) for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code" for r in regions(_source(c))]
+    fewest = 2 if name.startswith("00") else 3  # notebook 00 is a tour of the set-up: two short exercises
+    assert fewest <= len(found) <= 8, f"{name}: {len(found)} exercises"
+    for i, (begin, _) in found:
+        assert _source(nb["cells"][i]).split("\n")[begin + 1].strip().startswith(HINT), f"{name}, cell {i}: no hint"
 
 
 def test_not_yet_is_one_falsy_line_and_wins_over_a_combined_verdict(capsys):
@@ -305,18 +200,3 @@ def test_not_yet_is_one_falsy_line_and_wins_over_a_combined_verdict(capsys):
     capsys.readouterr()
     merged = combine("two parts", [passed("part one"), not_yet("part two")])
     assert merged.pending and capsys.readouterr().out.count("\n") == 2  # no third, combined line
-
-
-def test_the_module_runs_as_a_command(tmp_path):
-    src = tmp_path / "teacher"
-    src.mkdir()
-    nbformat.write(new_notebook(cells=[new_code_cell(CELL)]), src / "01_demo.ipynb")
-    done = subprocess.run(
-        [sys.executable, "-m", "gptmini.course", "student-edition", str(tmp_path / "out"), "--from", str(src)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    assert done.returncode == 0, done.stderr
-    assert (tmp_path / "out" / "01_demo.ipynb").exists() and (tmp_path / "out" / "solutions" / "01_demo.md").exists()

@@ -8,7 +8,8 @@
 - :mod:`~gptmini.course.expect`: a notebook checks the numbers its prose quotes.
 - :mod:`~gptmini.course.ablation_ladder`: notebook 05's ablation ladder.
 - :mod:`~gptmini.course.checks`: one module per notebook, the ``check_…`` helpers of its exercises.
-- Teacher tooling: the student edition (:mod:`~gptmini.course.editions`), the Colab badges and install cells
+- Teacher tooling: nbgrader's source metadata (:mod:`~gptmini.course.nbgrader_source`), the student edition and
+  the nbgrader course folder (:mod:`~gptmini.course.editions`), the Colab badges and install cells
   (:mod:`~gptmini.course.sync`, :mod:`~gptmini.course.colab`), all behind ``python -m gptmini.course …``.
 """
 

@@ -1,4 +1,4 @@
-"""``python -m gptmini.course …``: the commands a teacher runs (the student edition, the Colab links)."""
+"""``python -m gptmini.course …``: the commands a teacher runs (editions, nbgrader, the Colab links)."""
 
 from __future__ import annotations
 
@@ -6,24 +6,31 @@ import contextlib
 import io
 import sys
 
-from . import editions, sync
+from . import editions, nbgrader_source, sync
 
 _USAGE = (
     "usage: python -m gptmini.course student-edition OUT_DIR [--from NOTEBOOKS]"
+    " | nbgrader-course COURSE_DIR [--from NOTEBOOKS] | nbgrader-source [--check] [--from NOTEBOOKS]"
     " | sync-notebooks [--check] [--repo-url URL]"
 )
 
 
 #: The course's maintenance commands, each the ``main`` of the module that does the work.
-COMMANDS = {"student-edition": editions.main, "sync-notebooks": sync.main}
+COMMANDS = {
+    "student-edition": editions.main,
+    "nbgrader-course": editions.course_main,
+    "nbgrader-source": nbgrader_source.main,
+    "sync-notebooks": sync.main,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m gptmini.course student-edition OUT_DIR`` or ``… sync-notebooks [--check] [--repo-url URL]``.
+    """``python -m gptmini.course COMMAND …``: student-edition, nbgrader-course, nbgrader-source, sync-notebooks.
 
-    One place to find the commands a teacher runs: the first writes the student edition
-    (:mod:`gptmini.course.editions`), the second points the Colab badges and install cells at the repository
-    (:mod:`gptmini.course.sync`). A mistake in the input is one line on stderr and exit status 2.
+    One place to find the commands a teacher runs: the student edition for self-study and the nbgrader course
+    folder (:mod:`gptmini.course.editions`), nbgrader's cell metadata of the teacher notebooks
+    (:mod:`gptmini.course.nbgrader_source`), the Colab badges and install cells (:mod:`gptmini.course.sync`).
+    A mistake in the input is one line on stderr and exit status 2.
     """
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] in (["-h"], ["--help"]):

@@ -65,14 +65,19 @@ class CheckResult:
         return self.message
 
     def show(self) -> CheckResult:
-        """Print the message (checks call this themselves); returns ``self`` so it can end a function."""
-        print(self.message)
+        """Print the message (checks call this themselves); returns ``self`` so it can end a function.
+
+        While nbgrader grades (``NBGRADER_EXECUTION`` is set), a line that is not a pass goes to stderr: nbgrader
+        gives a check cell that writes to stderr 0 points, and the line, with its hint, shows in the feedback.
+        """
+        graded = os.environ.get("NBGRADER_EXECUTION") in ("autograde", "validate")
+        print(self.message, file=sys.stderr if graded and not self.passed else sys.stdout)
         self._just_printed = True
         return self
 
     def _ipython_display_(self) -> None:  # IPython hook: do not print the same line twice in a row
         if not self._just_printed:
-            print(self.message)
+            self.show()
         self._just_printed = False
 
 
