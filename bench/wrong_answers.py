@@ -155,7 +155,7 @@ WRONG: dict[str, list[Wrong]] = {
     "07": [
         Wrong("return h_ab + h_ba", "return (h_ab + h_ba) / 2", "that is the mean", "the mean, not the sum"),
         Wrong(
-            "F.cross_entropy(class_logits, labels) + lam",
+            "l1 = per_token[kept].mean()",
             "return F.cross_entropy(class_logits, labels)",
             "that is L2 alone",
             "no auxiliary L1",
@@ -169,6 +169,14 @@ WRONG: dict[str, list[Wrong]] = {
     ],
     "08": [
         Wrong("embedding_params = 50257", "embedding_params = 50257 * 768", "token table alone", "no positions"),
+        Wrong(
+            "hooks = [block.register_forward_hook(record)",
+            "stds = []\nrecord = lambda module, inputs, output: stds.append(output[0].std().item())\n"
+            "hooks = [block.register_forward_hook(record) for block in model.transformer.h]\n"
+            "with torch.no_grad():\n    model(idx)\nfor hook in hooks:\n    hook.remove()\nreturn stds",
+            "first sequence of the batch only",
+            "the first sequence's std",
+        ),
         Wrong(
             "0.02 / math.sqrt(2 * n_layer)",
             "return 0.02 / math.sqrt(n_layer)",
@@ -222,6 +230,13 @@ WRONG: dict[str, list[Wrong]] = {
             "return sum(logp[start + j, tok].item() for j, tok in enumerate(continuation_ids))",
             "one position *before* it",
             "reads each token at its own position",
+        ),
+        Wrong(
+            'lines.append(f"{query} =>")',
+            'lines = [description] if description else []\nlines += [f"{x} => {y}" for x, y in examples[:k]]\n'
+            'return "\\n".join([*lines, f"{query} => "])',
+            "nothing after it",
+            "a space after the query's separator",
         ),
     ],
     "11": [

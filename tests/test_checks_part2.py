@@ -22,7 +22,12 @@ from gptmini.course.checks.nb09 import (
     check_top_k,
     check_top_p,
 )
-from gptmini.course.checks.nb10 import check_continuation_logprob, check_token_f1, check_training_flops
+from gptmini.course.checks.nb10 import (
+    check_continuation_logprob,
+    check_few_shot_prompt,
+    check_token_f1,
+    check_training_flops,
+)
 from gptmini.tokenizers import GPT2_PATTERN
 
 NOTEBOOK_MODULES = [importlib.import_module(f"gptmini.course.checks.nb{i:02d}") for i in range(12)]
@@ -139,16 +144,33 @@ def test_entailment_transform(capsys):
 
 
 def test_l3_loss(capsys):
-    def right(logits, labels, lm_loss, lam):
-        return F.cross_entropy(logits, labels) + lam * lm_loss
+    def lm_losses(lm_logits, lm_targets):
+        return F.cross_entropy(lm_logits.reshape(-1, lm_logits.size(-1)), lm_targets.reshape(-1), reduction="none")
 
-    def swapped(logits, labels, lm_loss, lam):
-        return lm_loss + lam * F.cross_entropy(logits, labels)
+    def right(logits, labels, lm_logits, lm_targets, lm_mask, lam):
+        l1 = lm_losses(lm_logits, lm_targets)[lm_mask.reshape(-1)].mean()
+        return F.cross_entropy(logits, labels) + lam * l1
+
+    def swapped(logits, labels, lm_logits, lm_targets, lm_mask, lam):
+        l1 = lm_losses(lm_logits, lm_targets)[lm_mask.reshape(-1)].mean()
+        return l1 + lam * F.cross_entropy(logits, labels)
+
+    def unmasked(logits, labels, lm_logits, lm_targets, lm_mask, lam):
+        return F.cross_entropy(logits, labels) + lam * lm_losses(lm_logits, lm_targets).mean()
+
+    def over_every_position(logits, labels, lm_logits, lm_targets, lm_mask, lam):
+        kept = lm_losses(lm_logits, lm_targets) * lm_mask.reshape(-1)
+        return F.cross_entropy(logits, labels) + lam * kept.mean()
 
     assert check_l3_loss(right)
     capsys.readouterr()
-    assert not check_l3_loss(swapped)
-    assert "auxiliary" in capsys.readouterr().out
+    for wrong, words in [
+        (swapped, "auxiliary"),
+        (unmasked, "positions the mask keeps"),
+        (over_every_position, "not by"),
+    ]:
+        assert not check_l3_loss(wrong)
+        assert words in capsys.readouterr().out, wrong.__name__
 
 
 # ----------------------------------------------------------------------------------------- GPT-2
@@ -364,3 +386,58 @@ def test_decoding_limit_survives_a_broken_answer(capsys):
     assert not check_decoding_limit(lambda bw, m: None)
     assert not check_decoding_limit(lambda bw, m: 1 / 0)
     assert "ZeroDivisionError" in capsys.readouterr().out
+
+
+def test_few_shot_prompt_names_the_usual_slips(capsys):
+    def right(description, examples, query, k):
+        if not 0 <= k <= len(examples):
+            raise ValueError(f"k must be between 0 and {len(examples)}")
+        return "\n".join(
+            [*([description] if description else []), *[f"{x} => {y}" for x, y in examples[:k]], f"{query} =>"]
+        )
+
+    def trailing_space(description, examples, query, k):
+        return right(description, examples, query, k) + " "
+
+    def every_example(description, examples, query, k):
+        return right(description, examples, query, len(examples))
+
+    def french_first(description, examples, query, k):
+        right(description, examples, query, k)  # the same refusal
+        lines = [f"{y} => {x}" for x, y in examples[:k]]
+        return "\n".join([*([description] if description else []), *lines, f"{query} =>"])
+
+    def never_refuses(description, examples, query, k):
+        return right(description, examples, query, min(k, len(examples)))
+
+    assert check_few_shot_prompt(right)
+    capsys.readouterr()
+    for wrong, words in [
+        (trailing_space, "nothing after it"),
+        (every_example, "the first k, not all"),
+        (french_first, "the English word, the separator, then its French"),
+        (never_refuses, "raise ValueError"),
+    ]:
+        assert not check_few_shot_prompt(wrong)
+        assert words in capsys.readouterr().out, wrong.__name__
+
+
+def test_residual_stds_names_a_leftover_hook_and_the_first_sequence(capsys):
+    from gptmini.course.checks.nb08 import check_residual_stds
+
+    def measure(model, idx, first_only=False, remove=True):
+        stds = []
+        record = lambda module, inputs, out: stds.append((out[0] if first_only else out).std().item())  # noqa: E731
+        hooks = [block.register_forward_hook(record) for block in model.transformer.h]
+        with torch.no_grad():
+            model(idx)
+        for hook in hooks if remove else ():
+            hook.remove()
+        return stds
+
+    assert check_residual_stds(measure)
+    capsys.readouterr()
+    assert not check_residual_stds(lambda model, idx: measure(model, idx, first_only=True))
+    assert "first sequence of the batch only" in capsys.readouterr().out
+    assert not check_residual_stds(lambda model, idx: measure(model, idx, remove=False))
+    assert "left a hook on 6 of the 6 blocks" in capsys.readouterr().out

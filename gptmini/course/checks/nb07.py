@@ -91,41 +91,63 @@ def _judge_entailment(case: Case, value: Any) -> CheckResult:
     return compare_values(case.what, got, case.expected, hint)
 
 
-def check_l3_loss(l3_fn: Callable[..., Any]) -> CheckResult:
-    """``l3_fn(class_logits, labels, lm_loss, lam)`` -> L3 = L2 + λ·L1, L2 the classifier's cross-entropy.
-
-    ``lm_loss`` is L1 as a loss (the mean next-token cross-entropy on the same inputs).
-    """
-
-    from ...finetune import combined_loss
-
-    require_callable(l3_fn, "l3_fn", "check_l3_loss")
-    g = torch.Generator().manual_seed(0)
+def _l3_case(seed: int = 0) -> tuple[torch.Tensor, ...]:
+    """Class logits (4, 3), labels, LM logits (4, 6, 11), next tokens (4, 6) and a ragged mask of kept positions."""
+    g = torch.Generator().manual_seed(seed)
     class_logits = torch.randn(4, 3, generator=g)
     labels = torch.tensor([0, 2, 1, 2])
-    lm_loss = torch.tensor(2.75)
+    lm_logits = 2 * torch.randn(4, 6, 11, generator=g)
+    lm_targets = torch.randint(0, 11, (4, 6), generator=g)
+    lm_mask = torch.arange(6) < torch.tensor([6, 4, 2, 5]).unsqueeze(1)  # each row: its text, then padding
+    return class_logits, labels, lm_logits, lm_targets, lm_mask
+
+
+def check_l3_loss(l3_fn: Callable[..., Any]) -> CheckResult:
+    """``l3_fn(class_logits, labels, lm_logits, lm_targets, lm_mask, lam)`` -> L3 = L2 + λ·L1.
+
+    L2 is the classifier's cross-entropy; L1 the mean next-token cross-entropy over the positions ``lm_mask``
+    keeps (the text's own next tokens: not padding, not the step after the extract token).
+    """
+    require_callable(l3_fn, "l3_fn", "check_l3_loss")
+    class_logits, labels, lm_logits, lm_targets, lm_mask = _l3_case()
+    l2 = float(F.cross_entropy(class_logits, labels))
+    per_token = F.cross_entropy(lm_logits.transpose(1, 2), lm_targets, reduction="none")
+    l1 = float(per_token[lm_mask].mean())
+    l1_all = float(per_token.mean())
+    l1_over_all = float(per_token[lm_mask].sum() / per_token.numel())
+    l1_sum = float(per_token[lm_mask].sum())
     results = []
     for lam in (0.5, 0.0, 2.0):
         what = f"L3 with λ={lam}"
-        value, error = call_learner(what, l3_fn, class_logits, labels, lm_loss, lam)
+        value, error = call_learner(what, l3_fn, class_logits, labels, lm_logits, lm_targets, lm_mask, lam)
         if error is not None:
             return error
         if isinstance(value, tuple):
             value = value[0]
-        expected = combined_loss(class_logits, labels, lm_loss, lam)[0]
-        l2 = float(F.cross_entropy(class_logits, labels))
-        l1 = float(lm_loss)
+        expected = torch.tensor(l2 + lam * l1)
+        slips = [
+            (l1 + lam * l2, "λ weighs the auxiliary language-model loss L1, not the task loss L2: L3 = L2 + λ·L1"),
+            (l2, "that is L2 alone: add the auxiliary language-model loss, λ·L1"),
+            (
+                l2 + lam * l1_all,
+                "L1 counts only the positions the mask keeps: padding and the step after the extract "
+                "token have no next token of the text",
+            ),
+            (
+                l2 + lam * l1_over_all,
+                "average over the kept positions only: divide by how many the mask keeps, not by every position",
+            ),
+            (l2 + lam * l1_sum, "L1 is a mean over the kept positions, not their sum"),
+            (l2 - lam * l1, "both terms are losses (cross-entropies), so they add: L3 = L2 + λ·L1"),
+            (-(l2 + lam * l1), "use the cross-entropy (a positive loss), not the log-likelihood"),
+            (-l2, "use the cross-entropy (a positive loss), not the log-likelihood"),
+        ]
         hint = None
         if isinstance(value, (torch.Tensor, float)) and torch.as_tensor(value).numel() == 1:
             v = float(value)
-            if lam != 1.0 and math.isclose(v, l1 + lam * l2, rel_tol=1e-4):
-                hint = "λ weighs the auxiliary language-model loss L1, not the task loss L2: L3 = L2 + λ·L1"
-            elif lam and math.isclose(v, l2, rel_tol=1e-4):
-                hint = "that is L2 alone: add the auxiliary language-model loss, λ·L1"
-            elif math.isclose(v, l2 - lam * l1, rel_tol=1e-4) and lam:
-                hint = "both terms are losses (cross-entropies), so they add: L3 = L2 + λ·L1"
-            elif math.isclose(v, -l2, rel_tol=1e-4) or math.isclose(v, -(l2 + lam * l1), rel_tol=1e-4):
-                hint = "use the cross-entropy (a positive loss), not the log-likelihood"
+            if not math.isclose(v, float(expected), rel_tol=1e-4):
+                hint = next((h for slip, h in slips if lam and math.isclose(v, slip, rel_tol=1e-4)), None)
+                hint = hint or next((h for slip, h in slips[-2:] if math.isclose(v, slip, rel_tol=1e-4)), None)
         results.append(compare_tensors(what, value, expected, hint=hint))
     return combine("check_l3_loss", results)
 
@@ -285,9 +307,10 @@ def _entailment_input(premise_ids, hypothesis_ids, special) -> list[int]:
     return entailment_input(premise_ids, hypothesis_ids, special).ids
 
 
-def _l3_loss(class_logits, labels, lm_loss, lam):
+def _l3_loss(class_logits, labels, lm_logits, lm_targets, lm_mask, lam):
     from ...finetune import combined_loss
 
+    lm_loss = F.cross_entropy(lm_logits[lm_mask].float(), lm_targets[lm_mask])  # the kept positions only
     return combined_loss(class_logits, labels, lm_loss, lam)[0]
 
 

@@ -22,7 +22,7 @@ from ._report import (
     require_callable,
 )
 
-__all__ = ["check_pre_ln_block", "check_residual_init", "check_embedding_params"]
+__all__ = ["check_pre_ln_block", "check_residual_init", "check_embedding_params", "check_residual_stds"]
 
 
 def check_embedding_params(value: Any) -> CheckResult:
@@ -126,6 +126,54 @@ def check_residual_init(std_fn: Callable[[int], float]) -> CheckResult:
 
 
 # The package's version of each exercise, for a learner who is not there yet (see package_version).
+def _stds_case(norm: str, seed: int) -> tuple[GPT, torch.Tensor]:
+    """A fresh 6-block model (no dropout: the same numbers in every mode) and a batch of random ids."""
+    torch.manual_seed(seed)
+    model = GPT(GPTConfig(vocab_size=64, block_size=16, n_layer=6, n_head=2, n_embd=32, dropout=0.0, norm=norm))
+    return model.eval(), torch.randint(64, (3, 16), generator=torch.Generator().manual_seed(seed))
+
+
+def _stream(model: GPT, idx: torch.Tensor) -> list[torch.Tensor]:
+    """The residual stream after each block, read by gptmini's hooks (:func:`gptmini.inspect.run_with_cache`)."""
+    from ...inspect import run_with_cache
+
+    return run_with_cache(model, idx, patterns=False)[1].resid
+
+
+def _residual_stds(model: GPT, idx: torch.Tensor) -> list[float]:
+    """gptmini's: the std of the residual stream after each block."""
+    return [float(resid.std()) for resid in _stream(model, idx)]
+
+
+def check_residual_stds(stds_fn: Callable[[GPT, torch.Tensor], Any]) -> CheckResult:
+    """``stds_fn(model, idx)`` -> the std of each block's output (the residual stream after it), one per block,
+    measured without changing the model: no hook may be left behind."""
+    require_callable(stds_fn, "stds_fn", "check_residual_stds")
+    results = []
+    for norm, seed in (("pre", 0), ("post", 1)):
+        model, idx = _stds_case(norm, seed)
+        what = f"the stream's std after each block of a {norm}-LN model"
+        value, error = call_learner(what, stds_fn, model, idx)
+        if error is not None:
+            return error
+        left = [b for b in model.transformer.h if b._forward_hooks]
+        if left:
+            hint = "remove the hooks once the forward pass is done: a forgotten hook records every later run"
+            return failed(what, f"left a hook on {len(left)} of the {len(model.transformer.h)} blocks", hint)
+        expected = _residual_stds(model, idx)
+        hint = None
+        if isinstance(value, (list, tuple)) and len(value) == len(expected) + 1:
+            hint = "one number per block: the std after each block, not the embeddings before the first"
+        elif isinstance(value, (list, tuple)) and len(value) == len(expected):
+            first = [float(r[0].std()) for r in _stream(model, idx)]
+            if all(math.isclose(float(v), f, rel_tol=1e-5) for v, f in zip(value, first, strict=True)):
+                hint = "that is the first sequence of the batch only: take the std over the whole output"
+        results.append(compare_values(what, [float(v) for v in value] if isinstance(value, (list, tuple)) else value,
+                                      expected, hint))  # fmt: skip
+    return combine("check_residual_stds", results)
+
+
 PACKAGE_VERSIONS: dict[str, Callable[..., Any]] = {
     "pre_ln_forward": lambda: lambda block, x: block(x),
+    "residual_stds": lambda: _residual_stds,
 }

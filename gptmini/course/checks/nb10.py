@@ -11,7 +11,13 @@ import torch
 from ._cases import Case, run_cases
 from ._report import CheckResult, call_learner, combine, compare_values, failed, passed, require_callable
 
-__all__ = ["check_continuation_logprob", "check_token_f1", "check_training_flops", "check_bloom_filter"]
+__all__ = [
+    "check_continuation_logprob",
+    "check_token_f1",
+    "check_training_flops",
+    "check_bloom_filter",
+    "check_few_shot_prompt",
+]
 
 
 def _bloom_items(prefix: str, n: int) -> list[str]:
@@ -102,6 +108,65 @@ def check_continuation_logprob(logprob_fn: Callable[..., float], model) -> Check
     return combine("check_continuation_logprob", results)
 
 
+_SHOTS = (("sea otter", "loutre de mer"), ("cheese", "fromage"), ("peppermint", "menthe poivrée"))
+
+
+def _prompt_slips(description: str, examples, query: str, k: int) -> dict[str, str]:
+    """The usual slips of a few-shot prompt, as the text they give, with the hint that names each one."""
+    shown = list(examples[:k])
+    head = [description] if description else []
+    lines = [f"{x} => {y}" for x, y in shown]
+    return {
+        "\n".join([*head, *lines, f"{query} => "]): "the query line ends with the separator and nothing after it: "
+        "the answer's leading space is the model's to write",
+        "\n".join([*head, *[f"{x} => {y}" for x, y in examples], f"{query} =>"]): "k is how many solved examples the "
+        "prompt shows: the first k, not all of them",
+        "\n".join([*lines, f"{query} =>"]): "the task description comes first, on a line of its own",
+        "\n".join([*head, *[f"{y} => {x}" for x, y in shown], f"{query} =>"]): "each example reads the English word, "
+        "the separator, then its French: the same order as the query",
+        " ".join([*head, *lines, f"{query} =>"]): "one line each: the description, every example, the query",
+    }
+
+
+def check_few_shot_prompt(prompt_fn: Callable[[str, Any, str, int], str]) -> CheckResult:
+    """``prompt_fn(description, examples, query, k)`` must write GPT-3's prompt as gptmini's ``few_shot_prompt``
+    does (" =>" between an English word and its French), and refuse a k larger than the examples."""
+    from ...zeroshot import few_shot_prompt
+
+    require_callable(prompt_fn, "prompt_fn", "check_few_shot_prompt")
+    tries = [("Translate English to French:", 0), ("Translate English to French:", 1),
+             ("Translate English to French:", 3), ("", 2)]  # fmt: skip
+    results = []
+    for description, k in tries:
+        case = Case(
+            f"prompt with k={k}" + ("" if description else ", no description"),
+            (description, _SHOTS, "cat", k),
+            few_shot_prompt(description, _SHOTS, "cat", k),
+            {"slips": _prompt_slips(description, _SHOTS, "cat", k)},
+        )
+        value, error = call_learner(case.what, prompt_fn, *case.args)
+        if error is not None:
+            return error
+        results.append(_judge_prompt(case, value))
+    too_many = len(_SHOTS) + 1
+    try:
+        prompt_fn("Translate English to French:", _SHOTS, "cat", too_many)
+    except ValueError:
+        results.append(passed(f"k = {too_many} with {len(_SHOTS)} examples raises ValueError"))
+    except Exception as err:  # noqa: BLE001 - the learner's code: say what it raised instead
+        results.append(failed(f"k = {too_many} with {len(_SHOTS)} examples", f"raised {type(err).__name__}",
+                              "raise ValueError, saying so"))  # fmt: skip
+    else:
+        results.append(failed(f"k = {too_many} with {len(_SHOTS)} examples", "gave a prompt",
+                              "there are not that many examples to show: raise ValueError, saying so"))  # fmt: skip
+    return combine("check_few_shot_prompt", results)
+
+
+def _judge_prompt(case: Case, value: Any) -> CheckResult:
+    hint = case.data["slips"].get(value) if isinstance(value, str) and value != case.expected else None
+    return compare_values(case.what, value, case.expected, hint)
+
+
 def check_token_f1(f1_fn: Callable[[str, str], float]) -> CheckResult:
     """``f1_fn(prediction, reference)`` must give SQuAD's token F1 (after normalising both strings)."""
     from ...metrics import token_f1
@@ -153,4 +218,11 @@ def _continuation_logprob(model, context_ids: list[int], continuation_ids: list[
 # The package's version of each exercise, for a learner who is not there yet (see package_version).
 PACKAGE_VERSIONS: dict[str, Callable[..., Any]] = {
     "continuation_logprob": lambda: _continuation_logprob,
+    "few_shot_prompt": lambda: _few_shot_prompt,
 }
+
+
+def _few_shot_prompt(description: str, examples, query: str, k: int) -> str:
+    from ...zeroshot import few_shot_prompt
+
+    return few_shot_prompt(description, examples, query, k)
