@@ -23,6 +23,7 @@ Shakespeare). On this course's text and models their times and losses are not me
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
@@ -57,6 +58,36 @@ _GPU_SIZES = dict(n_layer=6, n_head=6, n_embd=384, block_size=256, dropout=0.2)
 #: weight decay 0.1, clipping 1.0 and 250 steps between evaluations are the same). 50 batches per evaluation,
 #: not nanoGPT's 200: at 200, the 21 evaluations would cost about half as much as the training itself.
 _GPU_TRAIN = dict(batch_size=64, max_iters=5000, warmup_iters=100, eval_iters=50)
+
+#: Notebook 08's pair: the same model as GPT-1 (post-LN) and as GPT-2 (pre-LN), on notebook 06's BPE (the notebook
+#: brings the tokens: the recipe's own BPE is for the command line); on a GPU, nanoGPT's width and context.
+_LN_PAIR = Recipe(
+    "a 1,024-token BPE, 4 x 128, context 64: notebook 08's post-LN / pre-LN pair",
+    "shakespeare-bpe",
+    model=dict(n_layer=4, n_head=4, n_embd=128, block_size=64, name="ln-pair"),
+    tokenizer="bpe",
+    train=dict(max_iters=300, batch_size=16, learning_rate=1e-3, min_lr=1e-4, eval_interval=50, eval_iters=10),
+    gpu="ln-pair-gpu",
+    fast=dict(n_layer=2, n_embd=64, max_iters=30, eval_interval=10, eval_iters=2),
+    full=dict(max_iters=2000, eval_interval=200),
+)
+_LN_PAIR_GPU = Recipe(
+    "notebook 08's pair at nanoGPT's GPU sizes: 6 x 384, 6 heads, context 256 (for a CUDA GPU)",
+    "shakespeare-bpe",
+    model=dict(n_layer=6, n_head=6, n_embd=384, block_size=256, name="ln-pair-gpu"),
+    tokenizer="bpe",
+    train=dict(max_iters=1000, batch_size=32, learning_rate=1e-3, min_lr=1e-4, eval_interval=100, eval_iters=20),
+)
+
+
+def _deeper(
+    recipe: Recipe, name: str, n_layer: int, description: str, gpu: str | None = None, fast_layers: int | None = None
+) -> Recipe:
+    """The same recipe with more layers (notebook 08's deep pair), under its own name."""
+    fast = recipe.fast if fast_layers is None else {**recipe.fast, "n_layer": fast_layers}
+    model = {**recipe.model, "n_layer": n_layer, "name": name}
+    return dataclasses.replace(recipe, description=description, model=model, gpu=gpu, fast=fast)
+
 
 RECIPES: dict[str, Recipe] = {
     # The defaults of TrainConfig are this recipe: 2000 steps of 12 x 64 characters (minutes on a CPU).
@@ -159,28 +190,15 @@ RECIPES: dict[str, Recipe] = {
         ),
         full=dict(n_embd=128, max_iters=2000, warmup_iters=200, eval_interval=2000, eval_iters=50, log_interval=2000),
     ),  # fmt: skip
-    # Notebook 08's pair: the same model as GPT-1 (post-LN) and as GPT-2 (pre-LN), on notebook 06's BPE (the
-    # notebook brings the tokens: the recipe's own BPE is for the command line), and a deeper pair with no warm-up.
-    "ln-pair": Recipe(
-        "a 1,024-token BPE, 4 x 128, context 64: notebook 08's post-LN / pre-LN pair",
-        "shakespeare-bpe",
-        model=dict(n_layer=4, n_head=4, n_embd=128, block_size=64, name="ln-pair"),
-        tokenizer="bpe",
-        train=dict(max_iters=300, batch_size=16, learning_rate=1e-3, min_lr=1e-4, eval_interval=50, eval_iters=10),
-        gpu="ln-pair-gpu",
-        fast=dict(n_layer=2, n_embd=64, max_iters=30, eval_interval=10, eval_iters=2),
-        full=dict(max_iters=2000, eval_interval=200),
-    ),
-    "ln-pair-deep": Recipe(
+    "ln-pair": _LN_PAIR,
+    "ln-pair-deep": _deeper(
+        _LN_PAIR,
+        "ln-pair-deep",
+        6,
         "notebook 08's pair, 6 layers deep (trained without warm-up)",
-        "shakespeare-bpe",
-        model=dict(n_layer=6, n_head=4, n_embd=128, block_size=64, name="ln-pair-deep"),
-        tokenizer="bpe",
-        train=dict(max_iters=300, batch_size=16, learning_rate=1e-3, min_lr=1e-4, eval_interval=50, eval_iters=10),
         gpu="ln-pair-deep-gpu",
-        fast=dict(n_layer=4, n_embd=64, max_iters=30, eval_interval=10, eval_iters=2),
-        full=dict(max_iters=2000, eval_interval=200),
-    ),
+        fast_layers=4,
+    ),  # fmt: skip
     # ---- GPU variants: what classroom mode trains instead on a CUDA GPU (times and losses not measured yet).
     # nanoGPT's GPU recipe for Shakespeare characters, as it is (pre-LN): `--preset shakespeare-char-gpu`.
     "shakespeare-char-gpu": Recipe(
@@ -216,21 +234,9 @@ RECIPES: dict[str, Recipe] = {
         text="train_plays",
         train=dict(batch_size=32, max_iters=2000, learning_rate=1e-3, min_lr=1e-4, warmup_iters=300, eval_iters=20),
     ),
-    # Notebook 08's pair on a GPU: nanoGPT's width and context, batches of 32, 1,000 updates; the deep pair at
-    # GPT-1's depth, 12 layers.
-    "ln-pair-gpu": Recipe(
-        "notebook 08's pair at nanoGPT's GPU sizes: 6 x 384, 6 heads, context 256 (for a CUDA GPU)",
-        "shakespeare-bpe",
-        model=dict(n_layer=6, n_head=6, n_embd=384, block_size=256, name="ln-pair-gpu"),
-        tokenizer="bpe",
-        train=dict(max_iters=1000, batch_size=32, learning_rate=1e-3, min_lr=1e-4, eval_interval=100, eval_iters=20),
-    ),
-    "ln-pair-deep-gpu": Recipe(
-        "notebook 08's deep pair on a GPU: 12 x 384 (GPT-1's depth), 6 heads, context 256",
-        "shakespeare-bpe",
-        model=dict(n_layer=12, n_head=6, n_embd=384, block_size=256, name="ln-pair-deep-gpu"),
-        tokenizer="bpe",
-        train=dict(max_iters=1000, batch_size=32, learning_rate=1e-3, min_lr=1e-4, eval_interval=100, eval_iters=20),
+    "ln-pair-gpu": _LN_PAIR_GPU,
+    "ln-pair-deep-gpu": _deeper(
+        _LN_PAIR_GPU, "ln-pair-deep-gpu", 12, "notebook 08's deep pair on a GPU: 12 x 384 (GPT-1's depth), context 256"
     ),
 }
 
