@@ -262,7 +262,7 @@ WRONG: dict[str, list[Wrong]] = {
             "2·N·D",
         ),
         Wrong(
-            "slope, intercept = np.polyfit",
+            "intercept = mean_y - slope * mean_x",
             "slope, intercept = np.polyfit(np.log(x), np.log(y), 1)\nreturn slope, intercept",
             "natural log on both axes",
             "ln instead of log10",

@@ -129,7 +129,13 @@ def check_fit_loglog(fit_fn: Callable[[Any, Any], Any]) -> CheckResult:
     if _close(slope, exp_slope) and _close(intercept, 10**exp_intercept):
         return failed(what, f"gave intercept {intercept:.4g}", "return the intercept in log10 units, not 10**intercept")
     results = [
-        compare_values("the slope", slope, exp_slope, "least squares: np.polyfit(log10 x, log10 y, 1)", show=False),
+        compare_values(
+            "the slope",
+            slope,
+            exp_slope,
+            "least squares: covariance of the logs over the variance of log x",
+            show=False,
+        ),
         compare_values("the intercept", intercept, exp_intercept, "the line's value at log10 x = 0", show=False),
     ]
     first_bad = next((r for r in results if not r), None)
