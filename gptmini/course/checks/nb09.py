@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -123,20 +123,21 @@ def check_top_k(top_k_fn: Callable[[torch.Tensor, int], torch.Tensor]) -> CheckR
     """``top_k_fn(logits, k)`` must keep the k largest logits (ties kept) and set the rest to -inf."""
     from ...generate import top_k_filter
 
-    cases = (
-        Case(
-            f"top-k with k={k} on logits of shape {tuple(logits.shape)}",
-            (logits.clone(), k),
-            top_k_filter(logits, k),
-            dict(
-                slips=_top_k_slips(logits, k),
-                fallback="keep every logit >= the k-th largest value (ties included), set the others to -inf",
-            ),
-        )
-        for logits in _test_logits()
-        for k in (1, 3, 5)
-    )
+    fallback = "keep every logit >= the k-th largest value (ties included), set the others to -inf"
+    cases = _filter_cases("top-k with k", (1, 3, 5), top_k_filter, _top_k_slips, fallback)
     return run_cases("check_top_k", "top_k_fn", top_k_fn, cases, _judge_filter)
+
+
+def _filter_cases(what: str, settings: tuple, reference: Callable, slips: Callable, fallback: str) -> Iterator[Case]:
+    """One case per test logits and setting (k or p): gptmini's filter as the answer, the usual slips beside it."""
+    for logits in _test_logits():
+        for value in settings:
+            yield Case(
+                f"{what}={value} on logits of shape {tuple(logits.shape)}",
+                (logits.clone(), value),
+                reference(logits, value),
+                dict(slips=slips(logits, value), fallback=fallback),
+            )
 
 
 def _judge_filter(case: Case, value: Any) -> CheckResult:
@@ -178,19 +179,8 @@ def check_top_p(top_p_fn: Callable[[torch.Tensor, float], torch.Tensor]) -> Chec
     """``top_p_fn(logits, p)`` must keep the smallest most-likely set whose probability reaches p."""
     from ...generate import top_p_filter
 
-    cases = (
-        Case(
-            f"top-p with p={p} on logits of shape {tuple(logits.shape)}",
-            (logits.clone(), p),
-            top_p_filter(logits, p),
-            dict(
-                slips=_top_p_slips(logits, p),
-                fallback="sort the probabilities descending, take the cumulative sum, keep tokens until it reaches p",
-            ),
-        )
-        for logits in _test_logits()
-        for p in (0.5, 0.9, 0.99)
-    )
+    fallback = "sort the probabilities descending, take the cumulative sum, keep tokens until it reaches p"
+    cases = _filter_cases("top-p with p", (0.5, 0.9, 0.99), top_p_filter, _top_p_slips, fallback)
     return run_cases("check_top_p", "top_p_fn", top_p_fn, cases, _judge_filter)
 
 
