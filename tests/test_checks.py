@@ -10,9 +10,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from gptmini import GPT, GPTConfig
-from gptmini.course.checks import CheckResult, compare_tensors, compare_values
-from gptmini.course.checks.nb01 import check_batch, check_char_tokenizer, check_pairs
-from gptmini.course.checks.nb02 import check_embedding, check_lm_loss
+from gptmini.course.checks import CheckResult, compare_tensors, compare_values, package_version
+from gptmini.course.checks.nb01 import check_batch, check_char_tokenizer, check_pairs, check_tokenizer_builder
+from gptmini.course.checks.nb02 import check_embedding, check_input_embedding, check_lm_loss
 from gptmini.course.checks.nb03 import check_attention, check_causal_mask, check_softmax, check_window_mask
 from gptmini.course.checks.nb04 import check_block, check_mlp, check_multihead, check_split_heads
 from gptmini.course.checks.nb05 import check_gpt, check_gpt_loss
@@ -87,6 +87,51 @@ def test_char_tokenizer_check():
     assert "encode(text) differs: first difference at index 0" in result.details[0].message
 
 
+def _builder(order=sorted, first_id=0, joined=True, vocabulary_of=None):
+    """A character tokenizer builder with the slips check_tokenizer_builder names."""
+
+    def build(text):
+        chars = order(set(vocabulary_of or text)) if order is sorted else order(text)
+        stoi = {ch: i + first_id for i, ch in enumerate(chars)}
+        itos = {i: ch for ch, i in stoi.items()}
+        decode = (lambda ids: "".join(itos[i] for i in ids)) if joined else (lambda ids: [itos[i] for i in ids])
+        return (lambda s: [stoi[ch] for ch in s]), decode
+
+    return build
+
+
+def test_tokenizer_builder_check_passes_gptmini_and_a_builder(capsys):
+    assert check_tokenizer_builder(_builder(), TEXT)
+    encode, decode = package_version("char_tokenizer", TEXT)
+    assert check_tokenizer_builder(lambda text: package_version("char_tokenizer", text), TEXT)
+    assert decode(encode(TEXT)) == TEXT
+    assert check_tokenizer_builder(lambda text: (_ for _ in ()).throw(NotImplementedError()), TEXT).pending
+    assert "❌" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("build", "named"),
+    [
+        (_builder(order=lambda text: list(dict.fromkeys(text))), "number the characters in sorted order"),
+        (_builder(first_id=1), "the first place is 0"),
+        (_builder(vocabulary_of=TEXT), "build the vocabulary from the text you are given"),
+        (_builder(joined=False), "decode gives one string"),
+        (lambda text: _builder()(text)[0], "should be the pair (encode, decode)"),
+    ],
+    ids=["unsorted", "from-1", "corpus-vocabulary", "list-not-string", "encode-only"],
+)
+def test_tokenizer_builder_slips_are_named(build, named, capsys):
+    result = check_tokenizer_builder(build, TEXT)
+    assert not result and not result.pending
+    assert named in capsys.readouterr().out
+
+
+def test_tokenizer_builder_names_the_corpus_vocabulary_used_for_another_text(capsys):
+    corpus = TEXT + "abcdefghijklmnopqrstuvwxyz,:"  # every character of the check's own short text
+    result = check_tokenizer_builder(_builder(vocabulary_of=corpus), corpus)
+    assert not result and "those are the corpus's ids" in capsys.readouterr().out
+
+
 def test_pairs_check():
     chunk = [5, 1, 4, 2, 7]
     good = [(chunk[: t + 1], chunk[t + 1]) for t in range(4)]
@@ -117,6 +162,59 @@ def test_embedding_check():
     assert not no_pos and "add the position embeddings" in no_pos.message
     by_token = check_embedding(lambda idx, we, wp: we[idx] + wp[idx])
     assert not by_token and "positions were looked up with the token ids" in by_token.message
+
+
+def _input_layer(kind):
+    """gptmini's input layer with one slip in its forward (see check_input_embedding)."""
+    base = package_version("InputEmbedding")
+
+    class Layer(base):
+        def forward(self, idx):
+            t = idx.size(1)
+            if t > self.block_size and kind != "no refusal":
+                raise ValueError("too long for the position table")
+            pos = torch.arange(t)
+            return {
+                "no positions": lambda: self.drop(self.wte(idx)),
+                "positions by id": lambda: self.drop(self.wte(idx) + self.wpe(idx)),
+                "no dropout": lambda: self.wte(idx) + self.wpe(pos),
+                "dropout on tokens": lambda: self.drop(self.wte(idx)) + self.wpe(pos),
+            }.get(kind, lambda: self.drop(self.wte(idx) + self.wpe(pos)))()
+
+    return Layer
+
+
+def test_input_embedding_check_passes_gptmini_and_waits_for_a_stub(capsys):
+    assert check_input_embedding(package_version("InputEmbedding"))
+    assert check_input_embedding(None).pending
+    assert check_input_embedding(_input_layer("stub")) and "❌" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("kind", "named"),
+    [
+        ("no positions", "add the position rows"),
+        ("positions by id", "a position row belongs to the place"),
+        ("no dropout", "applies dropout (0.1) to the embeddings while training"),
+        ("dropout on tokens", "dropout acts once, on the sum h0"),
+        ("no refusal", "refuse a longer sequence yourself"),
+    ],
+)
+def test_input_embedding_slips_are_named(kind, named, capsys):
+    result = check_input_embedding(_input_layer(kind))
+    assert not result and not result.pending
+    assert named in capsys.readouterr().out
+
+
+def test_input_embedding_names_tables_of_the_wrong_shape(capsys):
+    class Swapped(nn.Module):
+        def __init__(self, vocab_size, block_size, n_embd, dropout=0.1):
+            super().__init__()
+            self.wte = nn.Embedding(block_size, n_embd)
+            self.wpe = nn.Embedding(vocab_size, n_embd)
+
+    result = check_input_embedding(Swapped)
+    assert not result and "wte.weight of shape (11, 16)" in result.message
 
 
 def test_lm_loss_check():
@@ -235,7 +333,7 @@ def test_multihead_and_mlp_checks():
     config = GPTConfig(vocab_size=32, block_size=16, n_layer=1, n_head=4, n_embd=32, dropout=0.0)
     assert check_multihead(CausalSelfAttention(config), config)
     result = check_multihead(_NoMaskAttention(config), config)
-    assert not result and "causal mask is missing" in result.message
+    assert not result and "every position sees the future" in result.message
     renamed = nn.Module()
     renamed.qkv = nn.Linear(32, 96)
     renamed.out = nn.Linear(32, 32)
@@ -247,6 +345,48 @@ def test_multihead_and_mlp_checks():
     relu.act = nn.ReLU()
     bad = check_mlp(relu, config)
     assert not bad and "ReLU" in bad.message
+
+
+class _SlipAttention(nn.Module):
+    """Multi-head attention written out, with one of the slips check_multihead names."""
+
+    def __init__(self, config, slip):
+        super().__init__()
+        self.n_head, self.slip = config.n_head, slip
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd)
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd)
+
+    def forward(self, x):
+        b, t, c = x.shape
+        hs = c // self.n_head
+        parts = self.c_attn(x).split(c, dim=2)
+        if self.slip == "scrambled":
+            q, k, v = (p.reshape(b, self.n_head, t, hs) for p in parts)
+        else:
+            q, k, v = (p.view(b, t, self.n_head, hs).transpose(1, 2) for p in parts)
+        scores = q @ k.transpose(-2, -1) / math.sqrt(c if self.slip == "sqrt C" else hs)
+        future = ~torch.tril(torch.ones(t, t, dtype=torch.bool))
+        scores = scores.masked_fill(future, 0.0 if self.slip == "zero fill" else float("-inf"))
+        weights = scores.softmax(dim=-2 if self.slip == "query softmax" else -1)
+        y = (weights @ v).transpose(1, 2).reshape(b, t, c)
+        return y if self.slip == "no c_proj" else self.c_proj(y)
+
+
+@pytest.mark.parametrize(
+    ("slip", "named"),
+    [
+        ("sqrt C", "scale by the square root of the head size, not of the model's width"),
+        ("scrambled", "cut the channels into heads first"),
+        ("zero fill", "the future must get weight exactly 0"),
+        ("query softmax", "each query's weights over the keys must sum to 1"),
+        ("no c_proj", "the output projection that mixes them"),
+    ],
+)
+def test_multihead_slips_are_named(slip, named):
+    config = GPTConfig(vocab_size=32, block_size=16, n_layer=1, n_head=4, n_embd=32, dropout=0.0)
+    assert check_multihead(_SlipAttention(config, "none"), config)
+    result = check_multihead(_SlipAttention(config, slip), config)
+    assert not result and named in result.message
 
 
 def test_block_check_post_and_pre_and_names_the_wrong_order():

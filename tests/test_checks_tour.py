@@ -7,7 +7,7 @@ import torch
 
 from gptmini import GPT, GPTConfig
 from gptmini.course.checks import package_version
-from gptmini.course.checks.nb00 import check_approx_params, check_next_token_probs
+from gptmini.course.checks.nb00 import check_approx_params, check_next_token_probs, check_sample
 from gptmini.sizes import count_params
 
 
@@ -66,5 +66,54 @@ def test_approx_params_slips_are_named(wrong, named, capsys):
 )
 def test_next_token_probs_slips_are_named(wrong, named, capsys):
     result = check_next_token_probs(wrong)
+    assert not result and not result.pending
+    assert named in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------------ the sampling loop
+def _loop(step, window="last", feedback=True, whole=True):
+    """A sampling loop whose draw is ``step(scores, temperature, generator)``, with the slips the check names."""
+
+    def sample(model, ids, n, temperature, generator):
+        ids, prompt = list(ids), list(ids)
+        block = model.config.block_size
+        for _ in range(n):
+            seen = ids if feedback else prompt
+            context = {"last": seen[-block:], "first": seen[:block], "all": seen}[window]
+            with torch.no_grad():
+                logits, _ = model(torch.tensor([context]))
+            ids.append(int(step(logits[0, -1], temperature, generator)))
+        return ids if whole else ids[len(prompt) :]
+
+    return sample
+
+
+def _draw(scores, temperature, generator):
+    return torch.multinomial((scores / temperature).softmax(-1), 1, generator=generator)
+
+
+def test_the_sampling_loop_passes_and_its_stub_is_not_yet(capsys):
+    assert check_sample(package_version("sample")) and check_sample(_loop(_draw))
+    assert check_sample(lambda *args: (_ for _ in ()).throw(NotImplementedError())).pending
+    assert check_sample(lambda *args: None).pending
+    assert "❌" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("wrong", "named"),
+    [
+        (_loop(lambda s, t, g: s.argmax()), "writing *draws* the next token"),
+        (_loop(lambda s, t, g: torch.multinomial((s * t).softmax(-1), 1, generator=g)), "divides the scores"),
+        (_loop(lambda s, t, g: torch.multinomial(s.softmax(-1) / t, 1, generator=g)), "before the softmax"),
+        (_loop(_draw, feedback=False), "joins the context"),
+        (_loop(_draw, window="first"), "most recent block_size"),
+        (_loop(_draw, window="all"), "give it the most recent ones"),
+        (_loop(_draw, whole=False), "the prompt followed by the new tokens"),
+        (_loop(lambda s, t, g: torch.multinomial((s / t).softmax(-1), 1)), "draw with the generator you are given"),
+    ],
+    ids=["greedy", "times-T", "T-after-softmax", "no-feedback", "oldest-window", "no-crop", "new-only", "own-rng"],
+)
+def test_sampling_slips_are_named(wrong, named, capsys):
+    result = check_sample(wrong)
     assert not result and not result.pending
     assert named in capsys.readouterr().out

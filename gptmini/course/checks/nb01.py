@@ -12,6 +12,7 @@ import torch
 from ...tokenizers import CharTokenizer
 from ._report import (
     NONE_MESSAGE,
+    STUB_MESSAGE,
     CheckResult,
     call_learner,
     combine,
@@ -19,11 +20,13 @@ from ._report import (
     failed,
     not_yet,
     passed,
+    raised,
     require_callable,
 )
 
 __all__ = [
     "check_char_tokenizer",
+    "check_tokenizer_builder",
     "check_pairs",
     "check_batch",
     "check_get_batch",
@@ -64,6 +67,73 @@ def check_char_tokenizer(
         "decode(encode(text))", back, sample, hint="decode should join itos[i] for each id into one string"
     )
     return combine("char tokenizer", [first, second])
+
+
+_OTHER_TEXT = "to be, or not to be: that is the question"
+
+
+def check_tokenizer_builder(build: Callable[[str], Any], text: str) -> CheckResult:
+    """``build(text)`` -> ``(encode, decode)``: a character tokenizer whose vocabulary is ``text``'s sorted characters.
+
+    Tried on ``text`` (a piece of it encoded) and on a short text of its own, whose vocabulary is different: the
+    ids must be those of ``CharTokenizer.from_text`` and ``decode(encode(s))`` must give ``s`` back.
+    """
+    require_callable(build, "build", "check_tokenizer_builder")
+    if not isinstance(text, str) or not text:
+        raise TypeError("check_tokenizer_builder(build, text): text must be a non-empty string")
+    results = []
+    for source, label in ((text, "the corpus"), (_OTHER_TEXT, "a short text")):
+        what = f"the tokenizer of {label}"
+        pair, error = call_learner(what, build, source)
+        if error is not None:
+            return error
+        if not (isinstance(pair, (tuple, list)) and len(pair) == 2 and all(callable(f) for f in pair)):
+            return failed(what, f"should be the pair (encode, decode) of functions, got {type(pair).__name__}")
+        encode, decode = pair
+        sample = source[:2000]
+        reference = CharTokenizer.from_text(source)
+        expected = reference.encode(sample)
+        try:
+            ids = encode(sample)
+        except NotImplementedError:
+            return not_yet(f"encode, with {what}", STUB_MESSAGE)
+        except Exception as err:  # the learner's code: where it failed, and why when a character is missing
+            hint = None
+            if isinstance(err, KeyError) and source is not text:
+                hint = "a character of this text has no id: build the vocabulary from the text you are given"
+            return raised(f"encode, with {what}", err, hint)
+        if isinstance(ids, torch.Tensor):
+            ids = ids.tolist()
+        ids = list(ids) if isinstance(ids, (list, tuple)) else ids
+        hint = _id_slip(ids, expected, sample, text) if isinstance(ids, list) and ids != expected else None
+        results.append(compare_values(f"encode for {label}", ids, expected, hint))
+        if not results[-1]:
+            break
+        back, error = call_learner(f"decode, with {what}", decode, expected)
+        if error is not None:
+            return error
+        hint = None
+        if isinstance(back, (list, tuple)) and "".join(map(str, back)) == sample:
+            hint = "decode gives one string: the characters of the ids, joined"
+        results.append(compare_values(f"decode(encode(s)) for {label}", back, sample, hint))
+    return combine("check_tokenizer_builder", results)
+
+
+def _id_slip(ids: list, expected: list[int], sample: str, corpus: str) -> str | None:
+    """The usual slips of a vocabulary, recognised from the ids they give."""
+    if all(isinstance(i, int) for i in ids) and ids == [i + 1 for i in expected]:
+        return "ids are places in the vocabulary, and the first place is 0"
+    if sample != corpus[: len(sample)] and ids == CharTokenizer.from_text(corpus).encode(sample):
+        return "those are the corpus's ids: build the vocabulary from the text you are given"
+    if len(ids) == len(sample):
+        seen: dict[str, Any] = {}
+        consistent = all(seen.setdefault(ch, i) == i for ch, i in zip(sample, ids, strict=True))
+        if consistent and len(set(seen.values())) == len(seen):
+            return (
+                "each character has an id of its own, but not gptmini's: number the characters in sorted order, "
+                "the same on every machine (a set has no fixed order)"
+            )
+    return None
 
 
 def check_pairs(pairs: Sequence[tuple[Sequence[int], int]], chunk: Sequence[int]) -> CheckResult:

@@ -16,14 +16,114 @@ from ._report import (
     NONE_MESSAGE,
     CheckResult,
     call_learner,
+    combine,
     compare_tensors,
     compare_values,
     failed,
     not_yet,
+    passed,
     require_callable,
 )
 
-__all__ = ["check_counted_bigram", "check_embedding", "check_lm_loss"]
+__all__ = ["check_counted_bigram", "check_embedding", "check_input_embedding", "check_lm_loss"]
+
+
+class InputEmbedding(torch.nn.Module):
+    """GPT-1's input layer as gptmini computes it: h0 = U·We + Wp, then dropout (the package's version)."""
+
+    def __init__(self, vocab_size: int, block_size: int, n_embd: int, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.block_size = block_size
+        self.wte = torch.nn.Embedding(vocab_size, n_embd)
+        self.wpe = torch.nn.Embedding(block_size, n_embd)
+        self.drop = torch.nn.Dropout(dropout)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        t = idx.size(1)
+        if t > self.block_size:
+            raise ValueError(f"a sequence of {t} tokens is longer than the model's {self.block_size} positions")
+        return self.drop(self.wte(idx) + self.wpe(torch.arange(t, device=idx.device)))
+
+
+def _same_draw(drop: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Dropout with the random state the learner's layer was run with (seed 5), so the masks agree."""
+    torch.manual_seed(5)
+    return drop(x)
+
+
+def check_input_embedding(layer_class: Any) -> CheckResult:
+    """``layer_class(vocab_size, block_size, n_embd, dropout)``: a module with tables ``wte`` and ``wpe`` and a
+    ``drop`` dropout whose ``forward(idx)`` gives h0 = U·We + Wp with dropout, as gptmini's GPT computes it.
+
+    Compared with gptmini's tables in evaluation mode and, with the same random seed, in training mode (dropout
+    on); a sequence longer than ``block_size`` must be refused with a ValueError.
+    """
+    if layer_class is None:
+        return not_yet("InputEmbedding")
+    require_callable(layer_class, "layer_class", "check_input_embedding")
+    vocab, block, width = 11, 12, 16  # vocab < block_size: positions looked up by token id run, and can be named
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=vocab, block_size=block, n_layer=1, n_head=2, n_embd=width, dropout=0.25))
+    wte, wpe, drop = model.transformer.wte, model.transformer.wpe, model.transformer.drop
+    layer, error = call_learner("InputEmbedding(vocab_size, block_size, n_embd, dropout)", layer_class,
+                                vocab, block, width, 0.25)  # fmt: skip
+    if error is not None:
+        return error
+    own = getattr(layer, "state_dict", lambda: {})()
+    want = {"wte.weight": (vocab, width), "wpe.weight": (block, width)}
+    for key, shape in want.items():
+        if key not in own or tuple(own[key].shape) != shape:
+            found = {k: tuple(v.shape) for k, v in own.items()}
+            return failed(
+                "your InputEmbedding",
+                f"should hold {key} of shape {shape}; it holds {found}",
+                "a table of token rows (one per token of the vocabulary) and one of position rows (one per "
+                "position of the window), named as in gptmini",
+            )
+    layer.load_state_dict({"wte.weight": wte.weight.detach(), "wpe.weight": wpe.weight.detach()}, strict=False)
+    idx = torch.randint(vocab, (3, 9), generator=seeded(1))
+    pos = torch.arange(9)
+    results = []
+    for training in (False, True):
+        mode = "training mode, dropout on" if training else "evaluation mode"
+        layer.train(training)
+        drop.train(training)
+        with torch.no_grad():
+            torch.manual_seed(5)
+            got, error = call_learner(f"h0 in {mode}", layer, idx)
+            if error is not None:
+                return error
+            got = first(got)
+            expected = _same_draw(drop, wte(idx) + wpe(pos))
+            slips = {
+                "this is U·We alone: add the position rows, so that the same token in two places gives two "
+                "different vectors": _same_draw(drop, wte(idx)),
+                "the positions were looked up with the token ids: a position row belongs to the place 0 .. T-1, "
+                "whatever token stands there": _same_draw(drop, wte(idx) + wpe(idx)),
+                "GPT-1 applies dropout (0.1) to the embeddings while training: the layer's dropout acts on h0": (
+                    wte(idx) + wpe(pos)
+                ),
+                "dropout acts once, on the sum h0, not on the token rows before the positions are added": (
+                    _same_draw(drop, wte(idx)) + wpe(pos)
+                ),
+            }
+        hint = next((h for h, v in slips.items() if close(got, v) and not close(v, expected)), None)
+        results.append(compare_tensors(f"h0 = U·We + Wp in {mode}", got, expected, hint=hint))
+    layer.eval()
+    too_long = torch.zeros(1, block + 1, dtype=torch.long)
+    what = f"a sequence of {block + 1} tokens (block_size {block})"
+    try:
+        layer(too_long)
+    except ValueError:
+        results.append(passed(f"{what} is refused with a ValueError"))
+    except Exception as err:  # noqa: BLE001 - the learner's layer: name what it raised
+        results.append(failed(what, f"raised {type(err).__name__}",
+                              "the window has block_size positions: refuse a longer sequence yourself, with a "
+                              "ValueError that says how long it may be"))  # fmt: skip
+    else:
+        results.append(failed(what, "was accepted", "the window has block_size positions: refuse a longer "
+                              "sequence with a ValueError that says how long it may be"))  # fmt: skip
+    return combine("check_input_embedding", results)
 
 
 def check_embedding(embed: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]) -> CheckResult:
@@ -128,4 +228,5 @@ def _embed(idx: torch.Tensor, We: torch.Tensor, Wp: torch.Tensor) -> torch.Tenso
 # The package's version of each exercise, for a learner who is not there yet (see package_version).
 PACKAGE_VERSIONS: dict[str, Callable[..., Any]] = {
     "embed": lambda: _embed,
+    "InputEmbedding": lambda: InputEmbedding,
 }

@@ -103,15 +103,50 @@ def check_multihead(mine: nn.Module, config: GPTConfig | None = None) -> CheckRe
         return error
     hint = None
     if isinstance(got, torch.Tensor) and got.shape == expected.shape and not close(got, expected):
-        base = got
-        x2 = x.clone()
-        x2[:, -1] += 1.0
-        later, _ = _run_module("your attention module(x)", yours, x2)
-        if isinstance(later, torch.Tensor) and not torch.allclose(later[:, :-1], base[:, :-1], atol=1e-6):
-            hint = f"changing the last token changes earlier outputs: the causal mask is missing (T = {t})"
-        else:
-            hint = "check the head split (view as (B, T, n_head, hs) then transpose), the √hs scale, and c_proj"
+        hint = next((h for slip, h in _ATTENTION_SLIPS.items() if close(got, _attention_variant(ref, x, slip))), None)
+        if hint is None:
+            x2 = x.clone()
+            x2[:, -1] += 1.0
+            later, _ = _run_module("your attention module(x)", yours, x2)
+            if isinstance(later, torch.Tensor) and not torch.allclose(later[:, :-1], got[:, :-1], atol=1e-6):
+                hint = f"changing the last token changes earlier outputs: each position may look only at itself and " \
+                       f"the positions before it (T = {t})"  # fmt: skip
     return compare_tensors("multi-head attention output", got, expected, atol=1e-5, hint=hint)
+
+
+_ATTENTION_SLIPS = {
+    "sqrt C": "each head's dot products run over its own head_size numbers: scale by the square root of the head "
+    "size, not of the model's width",
+    "no scale": "the scores are not scaled: divide by the square root of the head size, as in notebook 03",
+    "scrambled heads": "a head owns a slice of each token's channels: cut the channels into heads first, then move "
+    "the head dimension forward (cutting the flat (T, C) block scrambles tokens across heads)",
+    "no mask": "every position sees the future: each query may look only at itself and earlier positions",
+    "zero mask": "masked scores set to 0 still get weight after the softmax: the future must get weight exactly 0 "
+    "(a score of minus infinity)",
+    "softmax over queries": "the softmax runs over the wrong axis: each query's weights over the keys must sum to 1",
+    "no projection": "the heads' outputs, side by side, still go through the output projection that mixes them",
+}
+
+
+def _attention_variant(ref: nn.Module, x: torch.Tensor, slip: str) -> torch.Tensor:
+    """gptmini's attention computed by hand with one typical slip (see ``_ATTENTION_SLIPS``)."""
+    b, t, c = x.shape
+    nh = ref.n_head
+    hs = c // nh
+    with torch.no_grad():
+        parts = ref.c_attn(x).split(c, dim=2)
+        if slip == "scrambled heads":
+            q, k, v = (part.reshape(b, nh, t, hs) for part in parts)
+        else:
+            q, k, v = (part.view(b, t, nh, hs).transpose(1, 2) for part in parts)
+        scale = {"sqrt C": c**0.5, "no scale": 1.0}.get(slip, hs**0.5)
+        scores = q @ k.transpose(-2, -1) / scale
+        future = ~torch.tril(torch.ones(t, t, dtype=torch.bool))
+        if slip != "no mask":
+            scores = scores.masked_fill(future, 0.0 if slip == "zero mask" else float("-inf"))
+        weights = scores.softmax(dim=-2 if slip == "softmax over queries" else -1)
+        y = (weights @ v).transpose(1, 2).reshape(b, t, c)
+        return y if slip == "no projection" else ref.c_proj(y)
 
 
 def check_mlp(mine: nn.Module, config: GPTConfig | None = None) -> CheckResult:
