@@ -23,6 +23,7 @@ from gptmini.course.checks.nb09 import (
     check_top_p,
 )
 from gptmini.course.checks.nb10 import (
+    check_calibrated_choice,
     check_continuation_logprob,
     check_few_shot_prompt,
     check_token_f1,
@@ -287,6 +288,68 @@ def test_continuation_logprob(capsys, tiny_model):
     capsys.readouterr()
     assert not check_continuation_logprob(off_by_one, tiny_model)
     assert "one position" in capsys.readouterr().out
+
+
+def _sharp_model():
+    """A small GPT whose next-token distributions are far from even (so every slip gives other numbers)."""
+    from gptmini import GPT, GPTConfig
+
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=20, block_size=16, n_layer=1, n_head=2, n_embd=16, dropout=0.0)).eval()
+    with torch.no_grad():
+        model.transformer.wte.weight.mul_(20.0)
+    return model
+
+
+def _logp(model, context, continuation):
+    from gptmini.zeroshot import score_continuations
+
+    return score_continuations(model, [context], [continuation])[0].logprob
+
+
+def _chooser(score):
+    def choose(model, context, choices, neutral):
+        scores = [score(model, context, c, neutral) for c in choices]
+        return max(range(len(scores)), key=scores.__getitem__), scores
+
+    return choose
+
+
+def test_calibrated_choice_passes_and_waits_for_a_stub(capsys):
+    model = _sharp_model()
+    assert check_calibrated_choice(_chooser(lambda m, x, c, n: _logp(m, x, c) - _logp(m, n, c)), model)
+    from gptmini.course.checks import package_version
+
+    assert check_calibrated_choice(package_version("calibrated_choice"), model)
+    assert check_calibrated_choice(lambda *args: (_ for _ in ()).throw(NotImplementedError()), model).pending
+    assert "❌" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("score", "named"),
+    [
+        (lambda m, x, c, n: _logp(m, x, c), "subtract how likely the same choice is after the neutral prompt"),
+        (lambda m, x, c, n: _logp(m, n, c) - _logp(m, x, c), "the two terms are the wrong way round"),
+        (lambda m, x, c, n: _logp(m, x[:1], x[1:] + c) - _logp(m, n[:1], n[1:] + c), "the prompts' own tokens"),
+        (lambda m, x, c, n: _logp(m, x, c) / _logp(m, n, c), "the log-probabilities subtract"),
+        (lambda m, x, c, n: (_logp(m, x, c) - _logp(m, n, c)) / len(c), "not per-token means"),
+        (lambda m, x, c, n: _logp(m, x, c) - _logp(m, n, x), "not the context after it"),
+    ],
+    ids=["no-calibration", "reversed", "prompt-tokens", "ratio-of-logs", "per-token", "context-after-neutral"],
+)
+def test_calibrated_choice_slips_are_named(score, named, capsys):
+    result = check_calibrated_choice(_chooser(score), _sharp_model())
+    assert not result and not result.pending
+    assert named in capsys.readouterr().out
+
+
+def test_calibrated_choice_names_the_lowest_score_picked(capsys):
+    def lowest(model, context, choices, neutral):
+        scores = [_logp(model, context, c) - _logp(model, neutral, c) for c in choices]
+        return min(range(len(scores)), key=scores.__getitem__), scores
+
+    assert not check_calibrated_choice(lowest, _sharp_model())
+    assert "the highest calibrated score" in capsys.readouterr().out
 
 
 def test_token_f1(capsys):

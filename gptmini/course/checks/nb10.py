@@ -9,7 +9,16 @@ from typing import Any
 import torch
 
 from ._cases import Case, run_cases
-from ._report import CheckResult, call_learner, combine, compare_values, failed, passed, require_callable
+from ._report import (
+    CheckResult,
+    call_learner,
+    combine,
+    compare_tensors,
+    compare_values,
+    failed,
+    passed,
+    require_callable,
+)
 
 __all__ = [
     "check_continuation_logprob",
@@ -17,6 +26,7 @@ __all__ = [
     "check_training_flops",
     "check_bloom_filter",
     "check_few_shot_prompt",
+    "check_calibrated_choice",
 ]
 
 
@@ -106,6 +116,87 @@ def check_continuation_logprob(logprob_fn: Callable[..., float], model) -> Check
             compare_values(what, value if not isinstance(value, torch.Tensor) else float(value), expected, hint)
         )
     return combine("check_continuation_logprob", results)
+
+
+def _logprob(model, context: list[int], continuation: list[int]) -> float:
+    from ...zeroshot import score_continuations
+
+    return score_continuations(model, [context], [continuation])[0].logprob
+
+
+def calibrated_choice(model, context_ids, choices_ids, neutral_ids) -> tuple[int, list[float]]:
+    """GPT-3's calibrated score (its §2.4): log P(choice | context) − log P(choice | neutral), e.g. "Answer:".
+
+    Returns the index of the highest score and the scores, one per choice.
+    """
+    scores = [
+        _logprob(model, list(context_ids), list(ids)) - _logprob(model, list(neutral_ids), list(ids))
+        for ids in choices_ids
+    ]
+    return max(range(len(scores)), key=scores.__getitem__), scores
+
+
+def _calibration_slips(model, context, choices, neutral) -> dict[str, list[float]]:
+    """The scores that the usual slips of the calibrated classifier give (hint -> scores)."""
+    given = [_logprob(model, context, c) for c in choices]
+    prior = [_logprob(model, neutral, c) for c in choices]
+    whole = [_logprob(model, context[:1], context[1:] + c) - _logprob(model, neutral[:1], neutral[1:] + c)
+             for c in choices]  # fmt: skip
+    return {
+        "that is the plain likelihood, log P(choice | context): subtract how likely the same choice is after the "
+        "neutral prompt alone": given,
+        "the two terms are the wrong way round: the score is what the context adds, the conditional log-probability "
+        "minus the neutral one": [p - g for g, p in zip(given, prior, strict=True)],
+        "those sums include the prompts' own tokens: score the choice's tokens only, once after the context and "
+        "once after the neutral prompt": whole,
+        'the neutral term must be the choice after the neutral prompt (GPT-3 used "Answer:"), not the context '
+        "after it": [g - _logprob(model, neutral, context) for g in given],
+        "GPT-3 divides probabilities, so the log-probabilities subtract; a ratio of two log-probabilities means "
+        "nothing": [g / p for g, p in zip(given, prior, strict=True)],
+        "the calibration compares whole choices: sums of log-probabilities, not per-token means": [
+            (g - p) / len(c) for g, p, c in zip(given, prior, choices, strict=True)
+        ],
+    }
+
+
+def check_calibrated_choice(choice_fn: Callable[..., Any], model) -> CheckResult:
+    """``choice_fn(model, context_ids, choices_ids, neutral_ids)`` -> (best index, scores): GPT-3's calibration.
+
+    Each choice's score is log P(choice | context) − log P(choice | neutral prompt) (GPT-3 §2.4 divided by
+    P(completion | "Answer:")), each a sum over the choice's own tokens; the best choice has the highest score.
+    """
+    require_callable(choice_fn, "choice_fn", "check_calibrated_choice")
+    vocab = model.config.vocab_size
+    g = torch.Generator().manual_seed(3)
+    results = []
+    for n_ctx, lengths in ((6, (1, 2, 3)), (3, (2, 2))):
+        context = torch.randint(vocab, (n_ctx,), generator=g).tolist()
+        neutral = torch.randint(vocab, (2,), generator=g).tolist()
+        choices = [torch.randint(vocab, (n,), generator=g).tolist() for n in lengths]
+        what = f"calibrated scores of {len(choices)} choices after {n_ctx} context tokens"
+        value, error = call_learner(what, choice_fn, model, list(context), [list(c) for c in choices], list(neutral))
+        if error is not None:
+            return error
+        best, expected = calibrated_choice(model, context, choices, neutral)
+        if not (isinstance(value, (tuple, list)) and len(value) == 2):
+            return failed(what, "should be the pair (index of the best choice, scores)")
+        got_best, got = value
+        try:
+            got = [float(v) for v in got]
+        except (TypeError, ValueError):
+            return failed(what, f"scores should be numbers, one per choice, got {got!r}"[:200])
+        hint = None
+        if len(got) == len(expected) and not all(math.isclose(a, b, rel_tol=1e-4, abs_tol=1e-4) for a, b in
+                                                 zip(got, expected, strict=True)):  # fmt: skip
+            slips = _calibration_slips(model, context, choices, neutral)
+            hint = next((h for h, v in slips.items() if all(math.isclose(a, b, rel_tol=1e-4, abs_tol=1e-4)
+                                                             for a, b in zip(got, v, strict=True))), None)  # fmt: skip
+        scores = compare_tensors(what, torch.tensor(got), torch.tensor(expected), atol=1e-4, rtol=1e-4, hint=hint)
+        results.append(scores)
+        if scores:
+            hint = "the best choice has the highest calibrated score" if got_best != best else None
+            results.append(compare_values(f"the chosen index ({what})", got_best, best, hint))
+    return combine("check_calibrated_choice", results)
 
 
 _SHOTS = (("sea otter", "loutre de mer"), ("cheese", "fromage"), ("peppermint", "menthe poivrée"))
@@ -219,6 +310,7 @@ def _continuation_logprob(model, context_ids: list[int], continuation_ids: list[
 PACKAGE_VERSIONS: dict[str, Callable[..., Any]] = {
     "continuation_logprob": lambda: _continuation_logprob,
     "few_shot_prompt": lambda: _few_shot_prompt,
+    "calibrated_choice": lambda: calibrated_choice,
 }
 
 
