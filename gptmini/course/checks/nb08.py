@@ -36,7 +36,7 @@ def check_embedding_params(value: Any) -> CheckResult:
     expected = wte + wpe
     hint = None
     if value == wte:
-        hint = "that is the token table alone; add the position table (1,024 × 768)"
+        hint = "that is the token table alone; add the position table: a row per position of the context"
     elif value == 2 * wte + wpe:
         hint = "the output layer shares the token table (weight tying): count it once"
     elif value == 50000 * 768 + wpe:

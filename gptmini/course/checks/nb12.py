@@ -52,9 +52,10 @@ def check_run_flops(flops_fn: Callable[[int, int, float], Any]) -> CheckResult:
             return failed(what, f"should be a number, got a {type(value).__name__}")
         n, d = 12 * n_layer * n_embd**2, n_tokens
         slips = {
-            2 * n * d: "2·N·D is the forward pass only, the backward pass costs about twice that again: 6·N·D "
-            "(6·N·D with attention's 4·C² per layer alone gives the same number; the MLP adds 8·C²)",
-            n * d: "that is N·D: each parameter costs about 6 operations per token in training (2 forward, 4 back)",
+            2 * n * d: "2·N·D is the forward pass only, the backward pass costs about twice the forward again "
+            "(or the whole training compute of attention's 4·C² per layer alone: the MLP adds 8·C²)",
+            n * d: "that is N·D, one operation per parameter and token: count a weight's multiplies and adds in the "
+            "forward pass, and what the backward pass adds",
             6 * 8 * n_layer * n_embd**2 * d: "8·C² per layer is the MLP alone; attention adds 4·C² (N ≈ 12·L·C²)",
             6 * 12 * n_layer * n_embd * d: "the weights of a layer grow with n_embd squared: N ≈ 12 · L · C²",
         }
