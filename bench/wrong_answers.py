@@ -49,6 +49,16 @@ WRONG: dict[str, list[Wrong]] = {
             "12 C² is one block",
             "one block, not n_layer",
         ),
+        Wrong(
+            "ids.append(int(torch.multinomial",
+            "ids = list(ids)\nfor _ in range(max_new_tokens):\n"
+            "    context = torch.tensor([ids[-model.config.block_size :]], device=model.device)\n"
+            "    with torch.no_grad():\n        logits, _ = model(context)\n"
+            "    probs = next_token_probs(logits * temperature).cpu()\n"
+            "    ids.append(int(torch.multinomial(probs, 1, generator=generator)))\nreturn ids",
+            "divides the scores",
+            "temperature multiplies the scores",
+        ),
     ],
     "01": [
         Wrong(
@@ -64,6 +74,14 @@ WRONG: dict[str, list[Wrong]] = {
             "x = torch.stack([data[i : i + block_size] for i in starts])\nreturn x, x.clone()",
             "y must be x shifted one token",
             "targets not shifted",
+        ),
+        Wrong(
+            "stoi = {ch: i for i, ch in enumerate(chars)}",
+            "chars = list(dict.fromkeys(text))\nstoi = {ch: i for i, ch in enumerate(chars)}\n"
+            "itos = {i: ch for i, ch in enumerate(chars)}\n\n\ndef encode(s):\n    return [stoi[ch] for ch in s]\n\n\n"
+            'def decode(ids):\n    return "".join(itos[i] for i in ids)\n\n\nreturn encode, decode',
+            "number the characters in sorted order",
+            "vocabulary in order of first appearance",
         ),
     ],
     "02": [
@@ -82,6 +100,13 @@ WRONG: dict[str, list[Wrong]] = {
             "count_val_loss = float(-probs[train_data[:-1], train_data[1:]].log().mean())",
             "that is the loss on the training pairs",
             "evaluated on the training pairs",
+        ),
+        Wrong(
+            "positions = self.wpe(torch.arange",
+            'T = idx.size(1)\nif T > self.block_size:\n    raise ValueError(f"longer than {self.block_size}")\n'
+            "return self.drop(self.wte(idx) + self.wpe(idx))",
+            "a position row belongs to the place",
+            "positions looked up by token id",
         ),
     ],
     "03": [
@@ -119,6 +144,17 @@ WRONG: dict[str, list[Wrong]] = {
             "return self.dropout(self.c_proj(torch.relu(self.c_fc(x))))",
             "this matches an MLP with ReLU",
             "ReLU, not GELU",
+        ),
+        Wrong(
+            "scores = q @ k.transpose",
+            "T, C = x.size(1), x.size(2)\nq, k, v = self.c_attn(x).split(C, dim=2)\n"
+            "q, k, v = (split_heads(t, self.n_head) for t in (q, k, v))\n"
+            "scores = q @ k.transpose(-2, -1) / math.sqrt(C)\n"
+            "allowed = torch.tril(torch.ones(T, T, dtype=torch.bool, device=x.device))\n"
+            'weights = scores.masked_fill(~allowed, float("-inf")).softmax(dim=-1)\n'
+            "return self.resid_dropout(self.c_proj(merge_heads(weights @ v)))",
+            "not of the model's width",
+            "scaled by √C, not √head_size",
         ),
     ],
     "05": [
@@ -237,6 +273,13 @@ WRONG: dict[str, list[Wrong]] = {
             'return "\\n".join([*lines, f"{query} => "])',
             "nothing after it",
             "a space after the query's separator",
+        ),
+        Wrong(
+            "prior = continuation_logprob",
+            "scores = [continuation_logprob(model, context_ids, ids) for ids in choices_ids]\n"
+            "best = max(range(len(scores)), key=scores.__getitem__)\nreturn best, scores",
+            "subtract how likely the same choice is",
+            "no calibration: plain likelihood",
         ),
     ],
     "11": [
