@@ -191,6 +191,14 @@ WRONG: dict[str, list[Wrong]] = {
     "07": [
         Wrong("return h_ab + h_ba", "return (h_ab + h_ba) / 2", "that is the mean", "the mean, not the sum"),
         Wrong(
+            "extract = torch.tensor([len(seq) - 1",
+            "seqs = [[special.start, *ids, special.extract] for ids in texts_ids]\nT = max(len(seq) for seq in seqs)\n"
+            "idx = torch.tensor([seq + [0] * (T - len(seq)) for seq in seqs], device=clf.gpt.device)\n"
+            "h = clf.gpt.hidden_states(idx)\nreturn clf.head(h[:, -1]).softmax(-1)",
+            "read each row's state at its own",
+            "the last position of padded rows",
+        ),
+        Wrong(
             "l1 = per_token[kept].mean()",
             "return F.cross_entropy(class_logits, labels)",
             "that is L2 alone",

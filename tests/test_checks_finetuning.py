@@ -6,7 +6,12 @@ import pytest
 import torch
 
 from gptmini.course.checks import package_version
-from gptmini.course.checks.nb07 import check_choice_softmax, check_classifier_head, check_similarity_sum
+from gptmini.course.checks.nb07 import (
+    check_choice_softmax,
+    check_classifier_head,
+    check_classify,
+    check_similarity_sum,
+)
 from gptmini.finetune import GPT1Classifier
 from gptmini.model import GPT, GPTConfig
 
@@ -17,6 +22,46 @@ def test_the_package_versions_pass(capsys):
     assert check_choice_softmax(package_version("choice_probs"))
     out = capsys.readouterr().out
     assert "❌" not in out and "⏳" not in out
+
+
+def _classifier(start=True, end=True, read="extract", left=False, softmax=True):
+    """A classify(clf, texts_ids, special) with the slips check_classify names."""
+
+    def classify(clf, texts_ids, special):
+        seqs = [[special.start] * start + list(ids) + [special.extract] * end for ids in texts_ids]
+        t = max(len(seq) for seq in seqs)
+        rows = [[0] * (t - len(seq)) + seq if left else seq + [0] * (t - len(seq)) for seq in seqs]
+        at = {"extract": [t - 1 if left else len(seq) - 1 for seq in seqs], "last": [t - 1] * len(seqs)}
+        extract = torch.tensor(at.get(read, [0] * len(seqs)))
+        h = clf.gpt.hidden_states(torch.tensor(rows))
+        logits = clf.head(h[torch.arange(len(seqs)), extract])
+        return logits.softmax(-1) if softmax else logits
+
+    return classify
+
+
+def test_classify_passes_and_waits_for_a_stub(capsys):
+    assert check_classify(package_version("classify")) and check_classify(_classifier())
+    assert check_classify(lambda *args: (_ for _ in ()).throw(NotImplementedError())).pending
+    assert "❌" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("wrong", "named"),
+    [
+        (_classifier(read="last"), "read each row's state at its own ⟨e⟩"),
+        (_classifier(read="first"), "that reads ⟨s⟩"),
+        (_classifier(start=False), "starts with the start token"),
+        (_classifier(end=False), "placed after the text"),
+        (_classifier(left=True), "pad on the right"),
+        (_classifier(softmax=False), "finish with a softmax"),
+    ],
+    ids=["last-position", "first-position", "no-start", "no-extract", "left-padding", "logits"],
+)
+def test_classify_names_the_slip(wrong, named, capsys):
+    result = check_classify(wrong)
+    assert not result and not result.pending
+    assert named in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

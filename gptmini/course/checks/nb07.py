@@ -9,6 +9,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ...config import GPTConfig
 from ._cases import Case, run_cases
 from ._report import CheckResult, call_learner, combine, compare_tensors, compare_values, failed, require_callable
 
@@ -17,6 +18,7 @@ __all__ = [
     "check_entailment_transform",
     "check_l3_loss",
     "check_classifier_head",
+    "check_classify",
     "check_similarity_sum",
     "check_choice_softmax",
 ]
@@ -213,6 +215,73 @@ def _judge_classifier(case: Case, value: Any) -> CheckResult:
     return compare_tensors(case.what, value, case.expected, hint=_slip(value, slips))
 
 
+def _classify(clf, texts_ids, special) -> torch.Tensor:
+    """P(y | x) for N texts: ⟨s⟩ text ⟨e⟩ each, padded on the right, the head on the final state at each ⟨e⟩."""
+    seqs = [[special.start, *ids, special.extract] for ids in texts_ids]
+    t = max(len(seq) for seq in seqs)
+    idx = torch.tensor([seq + [0] * (t - len(seq)) for seq in seqs], device=clf.gpt.device)
+    extract = torch.tensor([len(seq) - 1 for seq in seqs], device=idx.device)
+    with torch.no_grad():
+        return clf(idx, extract).logits.softmax(-1)
+
+
+def _classify_slips(clf, texts_ids, special) -> list[tuple[str, torch.Tensor]]:
+    """What the usual slips of the transformed input and the head read give (hint, probabilities)."""
+
+    def run(seqs, extract_at, left=False):
+        t = max(len(seq) for seq in seqs)
+        pad = [[0] * (t - len(seq)) for seq in seqs]
+        rows = [p + seq if left else seq + p for seq, p in zip(seqs, pad, strict=True)]
+        idx = torch.tensor(rows)
+        extract = torch.tensor([extract_at(seq, t) for seq in seqs])
+        with torch.no_grad():
+            h = clf.gpt.hidden_states(idx)
+            return clf.head(h[torch.arange(len(seqs)), extract])
+
+    s, e = special.start, special.extract
+    full = [[s, *ids, e] for ids in texts_ids]
+    at_e = lambda seq, t: len(seq) - 1  # noqa: E731 - small table of readers
+    slips = [
+        ("padded rows end before the last position: read each row's state at its own ⟨e⟩", full, lambda q, t: t - 1),
+        ("that reads ⟨s⟩, the first position: the head reads the state at ⟨e⟩", full, lambda q, t: 0),
+        ("the transformed input starts with the start token ⟨s⟩: ⟨s⟩ text ⟨e⟩", [[*i, e] for i in texts_ids], at_e),
+        ("the head reads the final state at the extract token ⟨e⟩, placed after the text", [[s, *i] for i in texts_ids],
+         at_e),
+    ]  # fmt: skip
+    found = [(hint, run(seqs, at).softmax(-1)) for hint, seqs, at in slips]
+    left = "pad on the right: padding in front of a text moves its positions, and every later token attends to it"
+    found.append((left, run(full, lambda q, t: t - 1, left=True).softmax(-1)))
+    found.append(("those are the logits: finish with a softmax over the classes", run(full, at_e)))
+    return found
+
+
+def check_classify(classify_fn: Callable[..., Any]) -> CheckResult:
+    """``classify_fn(clf, texts_ids, special)`` -> P(y | x) (N, classes) as gptmini's ``GPT1Classifier`` gives it.
+
+    Each text becomes ⟨s⟩ text ⟨e⟩; the batch is padded on the right; the head reads the final hidden state at
+    each row's ⟨e⟩; a softmax over the classes. Tried on a small classifier (eval mode) with texts of three lengths.
+    """
+    from ...finetune import prepare_classifier
+    from ...model import GPT
+
+    require_callable(classify_fn, "classify_fn", "check_classify")
+    torch.manual_seed(0)
+    gpt = GPT(GPTConfig(vocab_size=20, block_size=16, n_layer=1, n_head=2, n_embd=16, dropout=0.0))
+    clf, special = prepare_classifier(gpt, "classification", n_classes=3)
+    with torch.no_grad():
+        clf.head.weight.normal_(0.0, 1.0, generator=_generator(30))
+        clf.head.bias.normal_(0.0, 1.0, generator=_generator(31))
+    clf.eval()
+    texts = [[3, 1, 4, 1, 5], [9, 2], [6, 5, 3, 5, 8, 9, 7, 9]]
+    what = f"P(y | x) for {len(texts)} texts of {', '.join(str(len(t)) for t in texts)} tokens"
+    with torch.no_grad():
+        value, error = call_learner(what, classify_fn, clf, [list(t) for t in texts], special)
+    if error is not None:
+        return error
+    expected = _classify(clf, texts, special)
+    return compare_tensors(what, value, expected, hint=_slip(value, _classify_slips(clf, texts, special)))
+
+
 def check_similarity_sum(features_fn: Callable[..., Any]) -> CheckResult:
     """``features_fn(h_ab, h_ba)`` -> what the similarity head reads: the two orders' states added element-wise.
 
@@ -328,6 +397,7 @@ PACKAGE_VERSIONS: dict[str, Callable[..., Any]] = {
     "entailment_input": lambda: _entailment_input,
     "l3_loss": lambda: _l3_loss,
     "classifier_probs": lambda: _classifier_probs,
+    "classify": lambda: _classify,
     "similarity_sum": lambda: lambda h_ab, h_ba: h_ab + h_ba,
     "choice_probs": lambda: _choice_probs,
 }
