@@ -3,6 +3,7 @@
     python bench/train.py                 # CPU: the shakespeare-char recipe (4 x 128, context 64, batch 12)
     python bench/train.py --gpu-only      # GPU (when CUDA is present): GPT-2 124M shape, bf16 + SDPA + compile, MFU
     python bench/train.py --gpu-only --amp off --no-compile   # the same in fp32 (TF32 matmuls), for comparison
+    python bench/train.py --profile --threads 1                # where one CPU step's time goes (the phases, top ops)
 
 Random token ids stand in for the corpus: throughput does not depend on which tokens are fed. The CPU
 figure says how long ``python -m gptmini train --preset shakespeare-char`` (2,000 steps) takes on this
@@ -110,6 +111,63 @@ def cpu_bench(steps: int, threads: int | None) -> None:
     print(f"peak memory (RSS): {peak_rss_mb():.0f} MB for the process, {peak_rss_mb() - base:.0f} MB above the model")
 
 
+def _timed(fn, times: list[float]):
+    started = time.perf_counter()
+    out = fn()
+    times.append(time.perf_counter() - started)
+    return out
+
+
+def profile_step(steps: int, threads: int | None, name: str = "shakespeare-char") -> None:
+    """Where one CPU training step of a recipe goes: data, forward, backward, clipping, optimizer, the rest.
+
+    The phases are timed one by one over ``steps`` steps of the same work as :func:`gptmini.train.train_step`
+    (medians, milliseconds); "the rest" is the median whole ``Trainer.train_step`` minus their sum (Python
+    between the phases, the learning-rate update, the loss read-out). Then torch's profiler lists the operators
+    with the most CPU time, which says whether the time is matrix products or small element-wise kernels.
+    """
+    from statistics import median
+
+    from torch.profiler import ProfilerActivity, profile
+
+    from gptmini.data import get_batch
+
+    if threads:
+        torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    model = GPT(model_config_of(name, vocab_size=71))
+    config = train_config(name, device="cpu", progress=False)
+    data = torch.randint(0, 71, (1_000_000,), generator=torch.Generator().manual_seed(0))
+    trainer = Trainer(model, data, None, config)
+    model.train()
+    for _ in range(5):
+        trainer.train_step()
+    whole = []
+    for _ in range(steps):
+        _timed(trainer.train_step, whole)
+    phases: dict[str, list[float]] = {k: [] for k in ("data", "forward", "backward", "clip", "optimizer", "zero_grad")}
+    for _ in range(steps):
+        x, y = _timed(lambda: get_batch(data, config.batch_size, trainer.block_size), phases["data"])
+        _, loss = _timed(lambda x=x, y=y: model(x, y), phases["forward"])
+        _timed(loss.backward, phases["backward"])
+        _timed(lambda: torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip), phases["clip"])
+        _timed(trainer.optimizer.step, phases["optimizer"])
+        _timed(lambda: trainer.optimizer.zero_grad(set_to_none=True), phases["zero_grad"])
+    ms = {k: 1e3 * median(v) for k, v in phases.items()}
+    total = 1e3 * median(whole)
+    shape = f"batch {config.batch_size} x {trainer.block_size}, {model.num_params() / 1e6:.2f}M parameters"
+    print(f"== one {name} step on the CPU: {torch.get_num_threads()} thread(s), {shape}, medians of {steps} steps")
+    for key, value in ms.items():
+        print(f"  {key:<10} {value:7.2f} ms  {100 * value / total:5.1f} %")
+    rest = total - sum(ms.values())
+    print(f"  {'the rest':<10} {rest:7.2f} ms  {100 * rest / total:5.1f} %")
+    print(f"  {'step':<10} {total:7.2f} ms  ({trainer.tokens_per_step / total * 1e3:,.0f} tokens/s)")
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(10):
+            trainer.train_step()
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12, max_name_column_width=36))
+
+
 def gpu_bench(
     steps: int, batch_size: int, compile_model: bool, peak_tflops: float | None = None, amp: str = "auto"
 ) -> None:
@@ -164,9 +222,14 @@ def main() -> None:
         "--amp", default="auto", choices=["auto", "bf16", "fp16", "off"], help="GPU precision (off: fp32, TF32 matmuls)"
     )
     parser.add_argument("--peak-tflops", type=float, help="the GPU's dense bf16/fp16 peak, for MFU (default: table)")
+    parser.add_argument("--profile", action="store_true", help="only the CPU step profile (phases and top operators)")
+    parser.add_argument("--preset", default="shakespeare-char", help="the recipe --profile times")
     parser.add_argument("--cpu-only", action="store_true")
     parser.add_argument("--gpu-only", action="store_true")
     args = parser.parse_args()
+    if args.profile:
+        profile_step(args.steps, args.threads, args.preset)
+        return
     if not args.gpu_only:
         cpu_bench(args.steps, args.threads)
     if not args.cpu_only:

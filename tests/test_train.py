@@ -175,7 +175,7 @@ def test_config_presets_and_round_trip():
         config = train_config(name)
         assert TrainConfig.from_dict(config.to_dict()) == config
     char = train_config("shakespeare-char", max_iters=7)
-    assert (char.batch_size, char.max_iters, char.learning_rate) == (12, 7, 1e-3)
+    assert (char.batch_size, char.max_iters, char.learning_rate, char.betas) == (12, 7, 6e-3, (0.9, 0.95))
     with pytest.raises(ValueError, match="Unknown TrainConfig fields"):
         TrainConfig.from_dict({"batch": 3})
 
