@@ -1,6 +1,6 @@
 """``python -m gptmini train|sample``: pretrain a classroom model on the bundled Shakespeare, then sample.
 
-    python -m gptmini train --preset shakespeare-char            # a few minutes on a CPU
+    python -m gptmini train --preset shakespeare-char            # about a minute on a CPU
     python -m gptmini sample --checkpoint ~/.cache/gptmini/checkpoints/shakespeare-char --prompt "ROMEO:"
     python -m gptmini sample --checkpoint gpt2 --prompt "Hello, I'm a language model,"
     torchrun --nproc_per_node 2 -m gptmini train --preset shakespeare-char   # several processes (DDP)
