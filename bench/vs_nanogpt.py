@@ -43,6 +43,7 @@ import torch.nn.functional as F
 
 from gptmini import GPT
 from gptmini.course.recipes import prepare
+from gptmini.data import get_batch
 from gptmini.train import Trainer
 
 RECIPE = "shakespeare-char"
@@ -62,9 +63,8 @@ STEP_LINE = re.compile(r"^iter (\d+): loss [\d.]+, time ([\d.]+)ms")
 
 def fixed_windows(val_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The same 100 validation windows for both models (seeded, spread over the whole split)."""
-    starts = torch.randint(len(val_ids) - CONTEXT, (WINDOWS,), generator=torch.Generator().manual_seed(0))
-    windows = val_ids[starts[:, None] + torch.arange(CONTEXT + 1)].long()
-    return windows[:, :-1].contiguous(), windows[:, 1:].contiguous()
+    x, y = get_batch(val_ids, WINDOWS, CONTEXT, generator=torch.Generator().manual_seed(0))
+    return x.contiguous(), y.contiguous()  # nanoGPT views its targets flat
 
 
 @torch.no_grad()
